@@ -1,0 +1,1 @@
+"""FloriSense: tell dandelions (pissenlit) from grass (herbe) in photos, the MLflow way."""

@@ -1,0 +1,32 @@
+"""Names and defaults shared by every stage: classes, display names, model name, environment."""
+
+from __future__ import annotations
+
+import os
+
+# Internal class names, sorted: the network's output index i is CLASSES[i].
+CLASSES: tuple[str, ...] = ("dandelion", "grass")
+DISPLAY_NAMES: dict[str, dict[str, str]] = {
+    "fr": {"dandelion": "Pissenlit", "grass": "Herbe"},
+    "en": {"dandelion": "Dandelion", "grass": "Grass"},
+}
+DEFAULT_LANGUAGE = "fr"
+
+REGISTERED_MODEL_NAME = "florisense"
+PRODUCTION_STAGE = "Production"
+PRODUCTION_ALIAS = "production"
+
+DEFAULT_IMAGE_SIZE = 224
+# Measured on the validation split (see README, "Preprocessing"): centre crop beat letterbox.
+DEFAULT_RESIZE_MODE = "crop"
+RESIZE_MODES = ("crop", "letterbox")
+
+# Environment variables the project reads (never hard-coded paths).
+ENV_DATA_DIR = "FLORISENSE_DATA_DIR"
+ENV_BASE_WEIGHTS = "FLORISENSE_BASE_WEIGHTS"
+
+
+def env_or_default(name: str, default: str) -> str:
+    """The environment variable `name` if set and non-empty, else `default`."""
+    value = os.environ.get(name, "").strip()
+    return value or default

@@ -1,0 +1,131 @@
+"""Package a Keras classifier as the FloriSense pyfunc ("models from code") and log or save it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.models.model import ModelInfo
+from mlflow.types.schema import ColSpec, DataType, Map, Schema
+from PIL import Image
+
+from florisense_model.config import DEFAULT_LANGUAGE, DISPLAY_NAMES
+from florisense_model.pins import serving_requirements
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MODEL_CODE = PACKAGE_DIR / "serving_model.py"
+ARTIFACT_NAME = "model"
+
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec(DataType.string, "image")]),
+    outputs=Schema(
+        [
+            ColSpec(DataType.string, "label", required=False),
+            ColSpec(DataType.string, "label_display", required=False),
+            ColSpec(DataType.double, "confidence", required=False),
+            ColSpec(Map(DataType.double), "probabilities", required=False),
+            ColSpec(DataType.string, "error", required=False),
+            ColSpec(DataType.string, "run_id", required=False),
+        ]
+    ),
+)
+
+
+def input_example() -> pd.DataFrame:
+    """A one-row example request: a small green PNG, as the web page would send it."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (60, 140, 50)).save(buffer, format="PNG")
+    return pd.DataFrame({"image": [base64.b64encode(buffer.getvalue()).decode("ascii")]})
+
+
+def labels_document(
+    classes: list[str], image_size: int, resize_mode: str, run_id: str | None
+) -> dict[str, Any]:
+    return {
+        "classes": list(classes),
+        "display": {c: DISPLAY_NAMES[DEFAULT_LANGUAGE].get(c, c) for c in classes},
+        "display_languages": {
+            lang: {c: names.get(c, c) for c in classes} for lang, names in DISPLAY_NAMES.items()
+        },
+        "image_size": int(image_size),
+        "resize_mode": resize_mode,
+        "run_id": run_id,
+    }
+
+
+@contextmanager
+def _model_files(
+    keras_path: Path, classes: list[str], image_size: int, resize_mode: str, run_id: str | None
+) -> Iterator[dict[str, Any]]:
+    """The keyword arguments shared by log_model and save_model, with files in a temp folder."""
+    with tempfile.TemporaryDirectory(prefix="florisense-model-") as tmp:
+        staging = Path(tmp)
+        labels_path = staging / "labels.json"
+        labels_path.write_text(
+            json.dumps(labels_document(classes, image_size, resize_mode, run_id), indent=2)
+        )
+        # A clean copy of the package: no caches, no training-only data files.
+        code_dir = staging / "florisense_model"
+        shutil.copytree(
+            PACKAGE_DIR, code_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "known_bad")
+        )
+        yield {
+            "python_model": str(MODEL_CODE),
+            "artifacts": {"keras_model": str(keras_path), "labels": str(labels_path)},
+            "code_paths": [str(code_dir)],
+            "signature": SIGNATURE,
+            "input_example": input_example(),
+            "pip_requirements": serving_requirements(),
+            "model_config": {"run_id": run_id} if run_id else None,
+            "metadata": {"classes": list(classes), "image_size": int(image_size),
+                         "resize_mode": resize_mode, "training_run_id": run_id},
+        }
+
+
+def log_pyfunc_model(
+    keras_path: Path,
+    classes: list[str],
+    image_size: int,
+    resize_mode: str,
+    registered_model_name: str | None,
+) -> ModelInfo:
+    """Log the model to the active run and (optionally) register it as a new version."""
+    run_id = mlflow.active_run().info.run_id
+    with _model_files(keras_path, classes, image_size, resize_mode, run_id) as kwargs:
+        return mlflow.pyfunc.log_model(
+            name=ARTIFACT_NAME, registered_model_name=registered_model_name, **kwargs
+        )
+
+
+def save_pyfunc_model(
+    path: Path, keras_path: Path, classes: list[str], image_size: int, resize_mode: str,
+    run_id: str | None = None,
+) -> Path:
+    """Save the same pyfunc to a local folder (tests, offline inspection)."""
+    with _model_files(keras_path, classes, image_size, resize_mode, run_id) as kwargs:
+        mlflow.pyfunc.save_model(path=str(path), **kwargs)
+    return path
+
+
+def encode_file(path: Path) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def probabilities_from(predictions: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    """The per-class probability matrix of a pyfunc prediction (rows with errors are NaN)."""
+    return np.array(
+        [[row[c] if isinstance(row, dict) else np.nan for c in classes]
+         for row in predictions["probabilities"]],
+        dtype=np.float64,
+    )

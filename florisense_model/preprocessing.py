@@ -1,0 +1,123 @@
+"""Image bytes -> the model's fixed-size RGB uint8 array. The ONE implementation, used by
+training, evaluation and serving, so what the network sees never depends on where it runs."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO"})
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+# Refused before any pixel is decoded: a 40-megapixel image already needs 120 MB as RGB.
+MAX_PIXELS = 40_000_000
+MAX_SIDE = 20_000
+MIN_SIDE = 8
+# Letterbox bars are mid-grey: zero after the model's [-1, 1] scaling, i.e. "no signal".
+LETTERBOX_FILL = (128, 128, 128)
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image. Its message is short and safe to show a client."""
+
+
+def preprocess_image(data: bytes, size: int, mode: str = "crop") -> np.ndarray:
+    """Decode `data` and return a (size, size, 3) uint8 RGB array.
+
+    mode "crop" scales the short side to `size` and keeps the centre square; "letterbox" scales
+    the long side to `size` and pads with grey. Raises ImageError for anything unusable.
+    """
+    image = open_image(data)
+    rgb = to_rgb(image, draft_size=size)
+    return np.asarray(_fit(rgb, size, mode), dtype=np.uint8)
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Open `data` lazily, checking size limits from the header before decoding any pixel."""
+    if not data:
+        raise ImageError("empty image: 0 bytes")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageError(
+            f"image too large: {len(data) / 1e6:.1f} MB (max {MAX_IMAGE_BYTES / 1e6:.0f} MB)"
+        )
+    try:
+        with warnings.catch_warnings():
+            # Our own limits below replace Pillow's decompression-bomb warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageError("image dimensions too large (decompression bomb refused)") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(
+            "not a recognised image (expected JPEG, PNG, WebP, GIF or BMP)"
+        ) from exc
+    if image.format not in ACCEPTED_FORMATS:
+        raise ImageError(
+            f"unsupported image format {image.format} (expected JPEG, PNG, WebP, GIF or BMP)"
+        )
+    width, height = image.size
+    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+        raise ImageError(
+            f"image dimensions too large: {width}x{height} "
+            f"(max {MAX_PIXELS / 1e6:.0f} megapixels, {MAX_SIDE} px a side)"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"image too small: {width}x{height} (min {MIN_SIDE} px a side)")
+    return image
+
+
+def to_rgb(image: Image.Image, draft_size: int | None = None) -> Image.Image:
+    """Decode the first frame, apply EXIF orientation and convert any mode to 8-bit RGB.
+
+    draft_size lets JPEG decode at a reduced scale (DCT scaling) when the photo is far larger than
+    the model's input: much faster, and the same in training and serving.
+    """
+    try:
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)
+        if draft_size and image.format == "JPEG":
+            image.draft("RGB", (draft_size, draft_size))
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError(f"corrupt or truncated {image.format} image") from exc
+    return _convert_mode(image)
+
+
+def _convert_mode(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # 16/32-bit greyscale: Pillow's convert() would clip to 255 (a white image); rescale.
+        pixels = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if pixels.max() > 255 else 255.0
+        pixels = np.clip(pixels * (255.0 / peak), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(pixels, mode="L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        # Transparent areas become white, as a browser shows them on a page.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _fit(image: Image.Image, size: int, mode: str) -> Image.Image:
+    width, height = image.size
+    if mode == "crop":
+        scale = size / min(width, height)
+        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+        resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        left, top = (new_w - size) // 2, (new_h - size) // 2
+        return resized.crop((left, top, left + size, top + size))
+    if mode == "letterbox":
+        scale = size / max(width, height)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        canvas = Image.new("RGB", (size, size), LETTERBOX_FILL)
+        canvas.paste(resized, ((size - new_w) // 2, (size - new_h) // 2))
+        return canvas
+    raise ValueError(f"unknown resize mode {mode!r} (expected 'crop' or 'letterbox')")

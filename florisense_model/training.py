@@ -1,0 +1,264 @@
+"""Training run: data -> two-phase training -> test evaluation -> MLflow logging -> registry gate."""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import keras
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from sklearn.utils.class_weight import compute_class_weight
+
+from florisense_model import data, evaluation, model_package, network, registry
+from florisense_model.config import (
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_RESIZE_MODE,
+    ENV_BASE_WEIGHTS,
+    REGISTERED_MODEL_NAME,
+    RESIZE_MODES,
+    env_or_default,
+)
+from florisense_model.sources import resolve_data_dir
+
+LIBRARIES = ("tensorflow-cpu", "keras", "mlflow", "numpy", "pillow", "pandas", "scikit-learn")
+
+
+@dataclass
+class TrainConfig:
+    data_dir: str = ""
+    base_weights: str = ""
+    image_size: int = DEFAULT_IMAGE_SIZE
+    resize_mode: str = DEFAULT_RESIZE_MODE
+    epochs: int = 8
+    fine_tune_epochs: int = 6
+    fine_tune_layers: int = 30
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    fine_tune_learning_rate: float = 1e-5
+    dropout: float = 0.2
+    patience: int = 3
+    seed: int = 42
+    promote: str = "auto"
+    exclusions: str = data.BUILTIN_EXCLUSIONS
+    registered_model_name: str = REGISTERED_MODEL_NAME
+
+    def validate(self) -> None:
+        """Refuse impossible parameters before any expensive work starts."""
+        problems = []
+        if not 32 <= self.image_size <= 512:
+            problems.append(f"image_size must be between 32 and 512, got {self.image_size}")
+        if self.resize_mode not in RESIZE_MODES:
+            problems.append(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
+        if self.epochs < 1 or self.fine_tune_epochs < 0:
+            problems.append("epochs must be >= 1 and fine_tune_epochs >= 0")
+        if self.fine_tune_layers < 0 or self.batch_size < 1:
+            problems.append("fine_tune_layers must be >= 0 and batch_size >= 1")
+        if not (0 < self.learning_rate < 1 and 0 < self.fine_tune_learning_rate < 1):
+            problems.append("learning rates must be in (0, 1)")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.promote not in registry.PROMOTE_CHOICES:
+            problems.append(f"promote must be one of {registry.PROMOTE_CHOICES}, got {self.promote!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs each epoch's metrics to MLflow under the phase's prefix, and keeps a joint history."""
+
+    def __init__(self, phase: str, history: dict[str, list[float]]) -> None:
+        super().__init__()
+        self.phase = phase
+        self.history = history
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        step = len(self.history.get("loss", []))
+        mlflow.log_metrics({f"{self.phase}_{k}": v for k, v in logs.items()}, step=step)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def train_and_register(config: TrainConfig) -> dict[str, Any]:
+    """The whole `main` entry point. Returns a summary (run id, version, metrics, gate)."""
+    config.validate()
+    base_weights = network.resolve_base_weights(
+        config.base_weights or env_or_default(ENV_BASE_WEIGHTS, "imagenet")
+    )
+    data_dir = resolve_data_dir(config.data_dir)
+    keras.utils.set_random_seed(config.seed)
+    started = time.monotonic()
+
+    dataset = data.scan_dataset(data_dir, exclusions=config.exclusions)
+    split = data.split_dataset(dataset, seed=config.seed)
+    classes = list(dataset.classes)
+    report = data.dataset_report(dataset, split, config.seed)
+    _print_dataset(report)
+
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory(prefix="florisense-") as tmp:
+        out = Path(tmp)
+        params = asdict(config) | {"data_dir": str(data_dir), "base_weights": str(base_weights)}
+        mlflow.log_params(params)
+        mlflow.log_params({f"lib_{k}": v for k, v in library_versions().items()})
+        mlflow.log_params({"dataset_sha256": dataset.content_hash, "classes": ",".join(classes)})
+        mlflow.set_tags({"florisense.entry_point": "main", "dataset_sha256": dataset.content_hash})
+        mlflow.log_metrics(
+            {f"data_{name}_count": float(len(part)) for name, part in split.parts().items()}
+            | {"data_dropped_count": float(len(dataset.dropped))}
+        )
+        mlflow.log_dict(report, "dataset/report.json")
+        for name, rows in data.split_rows(dataset, split).items():
+            mlflow.log_text(pd.DataFrame(rows).to_csv(index=False), f"dataset/{name}.csv")
+
+        pixels = {
+            name: data.load_pixels(part, dataset.classes, config.image_size, config.resize_mode)
+            for name, part in split.parts().items()
+        }
+        model, history, head_epochs = _fit(config, base_weights, classes, pixels)
+
+        test_x, test_y = pixels["test"]
+        probabilities = model.predict(test_x, batch_size=config.batch_size, verbose=0)
+        test_metrics = evaluation.classification_metrics(test_y, probabilities, classes)
+        mlflow.log_metrics(test_metrics)
+        mlflow.log_metric("training_seconds", time.monotonic() - started)
+        _log_plots(out, history, head_epochs, test_x, test_y, probabilities, classes)
+
+        keras_path = out / "model.keras"
+        # A bare functional copy: same layers and weights, no optimizer state in the artifact.
+        keras.Model(model.inputs, model.outputs, name=model.name).save(keras_path)
+        keras_bytes = keras_path.stat().st_size
+        info = model_package.log_pyfunc_model(
+            keras_path, classes, config.image_size, config.resize_mode,
+            registered_model_name=config.registered_model_name,
+        )
+        version = str(info.registered_model_version)
+        gate = run_gate(config.registered_model_name, version, config.promote,
+                        test_metrics.get(evaluation.GATE_METRIC), split.test, classes)
+        mlflow.set_tags({"registered_version": version, "gate.decision": gate.decision})
+
+    summary = {
+        "run_id": run.info.run_id,
+        "registered_model": config.registered_model_name,
+        "version": version,
+        "gate": asdict(gate),
+        "metrics": test_metrics,
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "model_keras_bytes": keras_bytes,
+    }
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def _fit(
+    config: TrainConfig,
+    base_weights: str | None,
+    classes: list[str],
+    pixels: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> tuple[keras.Model, dict[str, list[float]], int]:
+    train_x, train_y = pixels["train"]
+    val = pixels["val"]
+    weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=train_y)
+    class_weight = {i: float(w) for i, w in enumerate(weights)}
+    model = network.build_model(len(classes), config.image_size, base_weights, config.dropout,
+                                config.seed)
+    history: dict[str, list[float]] = {}
+
+    def fit(phase: str, epochs: int, learning_rate: float) -> None:
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True
+        )
+        model.fit(
+            train_x, train_y, validation_data=val, epochs=epochs, batch_size=config.batch_size,
+            class_weight=class_weight, callbacks=[stop, EpochLogger(phase, history)], verbose=2,
+            shuffle=True,
+        )
+
+    print(f"== phase 1: head on a frozen backbone, up to {config.epochs} epochs", flush=True)
+    fit("head", config.epochs, config.learning_rate)
+    head_epochs = len(history.get("loss", []))
+    if config.fine_tune_epochs and config.fine_tune_layers:
+        count = network.unfreeze_top(model, config.fine_tune_layers)
+        print(f"== phase 2: fine-tuning {count} backbone layers, up to "
+              f"{config.fine_tune_epochs} epochs at lr {config.fine_tune_learning_rate}", flush=True)
+        fit("fine_tune", config.fine_tune_epochs, config.fine_tune_learning_rate)
+    return model, history, head_epochs
+
+
+def _log_plots(out: Path, history, head_epochs, test_x, test_y, probabilities, classes) -> None:
+    plots = [
+        evaluation.plot_confusion_matrix(test_y, probabilities.argmax(1), classes,
+                                         out / "confusion_matrix.png"),
+        evaluation.plot_training_curves(history, head_epochs, out / "training_curves.png"),
+        evaluation.plot_misclassified(test_x, test_y, probabilities, classes,
+                                      out / "misclassified.png"),
+    ]
+    if len(set(test_y.tolist())) == 2:
+        plots.append(evaluation.plot_roc_curve(test_y, probabilities, classes, out / "roc_curve.png"))
+    for plot in plots:
+        mlflow.log_artifact(str(plot), "plots")
+    mlflow.log_dict(history, "plots/history.json")
+
+
+def run_gate(
+    name: str, version: str, promote: str, candidate_score: float | None,
+    test_samples: list[data.Sample], classes: list[str],
+) -> registry.GateDecision:
+    """Compare `version` with the current Production on the same test files; tag and promote."""
+    client = MlflowClient()
+    production = registry.current_production(client, name)
+    if production is not None and production.version == version:
+        production = None
+
+    def score(prod) -> float:
+        return score_model_uri(f"models:/{name}/{prod.version}", test_samples, classes)
+
+    decision = registry.decide(promote, candidate_score, production, score)
+    registry.apply_gate(client, version, decision, evaluation.GATE_METRIC, name)
+    print(f"== gate: version {version} {decision.decision} ({decision.reason})", flush=True)
+    return decision
+
+
+def score_model_uri(model_uri: str, samples: list[data.Sample], classes: list[str]) -> float:
+    """The gate metric of any registered pyfunc on `samples`, through its own predict()."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    frame = pd.DataFrame({"image": [model_package.encode_file(s.path) for s in samples]})
+    predictions = model.predict(frame)
+    probabilities = model_package.probabilities_from(predictions, classes)
+    if np.isnan(probabilities).any():
+        raise ValueError("it failed on some test images")
+    y_true = np.array([classes.index(s.label) for s in samples])
+    metric = evaluation.classification_metrics(y_true, probabilities, classes)
+    return metric[evaluation.GATE_METRIC]
+
+
+def _print_dataset(report: dict[str, Any]) -> None:
+    print(f"== dataset {report['data_dir']}: kept {report['kept']}, dropped "
+          f"{report['dropped_count']}, sha256 {report['content_sha256'][:12]}", flush=True)
+    for name, counts in report["split_counts"].items():
+        print(f"   {name}: {counts}", flush=True)
+    for dropped in report["dropped"]:
+        print(f"   dropped {dropped['path']}: {dropped['reason']}", flush=True)

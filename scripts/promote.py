@@ -1,0 +1,29 @@
+"""`promote` entry point: make a registered version Production (stage and alias)."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlflow import MlflowClient
+
+from florisense_model.config import PRODUCTION_ALIAS, REGISTERED_MODEL_NAME
+from florisense_model.registry import promote
+from scripts.cli import run_cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--version", required=True, help="the version number to promote")
+    parser.add_argument("--name", default=REGISTERED_MODEL_NAME)
+    args = parser.parse_args(argv)
+    client = MlflowClient()
+    promoted = promote(client, args.version, args.name)
+    client.set_model_version_tag(args.name, promoted.version, "gate.decision", "promoted")
+    client.set_model_version_tag(args.name, promoted.version, "gate.reason",
+                                 "promoted by the promote entry point")
+    print(f"{args.name} version {promoted.version} is now {promoted.current_stage} "
+          f"(alias '{PRODUCTION_ALIAS}')")
+
+
+if __name__ == "__main__":
+    run_cli(main)
