@@ -17,8 +17,9 @@ PRODUCTION_STAGE = "Production"
 PRODUCTION_ALIAS = "production"
 
 DEFAULT_IMAGE_SIZE = 224
-# Measured on the validation split (see README, "Preprocessing"): centre crop beat letterbox.
-DEFAULT_RESIZE_MODE = "crop"
+# Measured on the validation split (README, "Preprocessing"): letterbox matched or beat centre
+# crop on 3 split seeds (mean val accuracy 0.960 vs 0.947), and it never cuts off a flower.
+DEFAULT_RESIZE_MODE = "letterbox"
 RESIZE_MODES = ("crop", "letterbox")
 
 # Environment variables the project reads (never hard-coded paths).

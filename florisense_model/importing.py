@@ -16,7 +16,7 @@ from keras import layers
 from florisense_model import data, evaluation, model_package
 from florisense_model.config import CLASSES, DEFAULT_RESIZE_MODE, REGISTERED_MODEL_NAME
 from florisense_model.sources import resolve_data_dir
-from florisense_model.training import run_gate
+from florisense_model.training import log_new_params, run_gate
 
 # How the imported network expects its pixels; the wrapper adds the matching scaling layer so
 # the registered model, like every FloriSense model, takes raw uint8 RGB.
@@ -68,7 +68,7 @@ def import_keras(
 
     with mlflow.start_run() as run, tempfile.TemporaryDirectory(prefix="florisense-") as tmp:
         mlflow.set_tags({"florisense.entry_point": "import_keras", "source_file": source.name})
-        mlflow.log_params({"keras_path": str(source), "pixel_scaling": pixel_scaling,
+        log_new_params({"keras_path": str(source), "pixel_scaling": pixel_scaling,
                            "image_size": image_size, "resize_mode": resize_mode,
                            "classes": ",".join(classes), "promote": promote, "seed": seed})
         score, test_samples = None, []

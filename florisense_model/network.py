@@ -9,6 +9,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from florisense_model.config import ENV_BASE_WEIGHTS
+
 BACKBONE_NAME = "mobilenetv2_backbone"
 AUGMENTATION_NAME = "augmentation"
 
@@ -37,11 +39,17 @@ def build_model(
     seed: int = 42,
 ) -> keras.Model:
     """MobileNetV2 backbone (frozen) + pooling, dropout and a softmax head."""
-    backbone = keras.applications.MobileNetV2(
-        input_shape=(image_size, image_size, 3),
-        include_top=False,
-        weights=base_weights,
-    )
+    try:
+        backbone = keras.applications.MobileNetV2(
+            input_shape=(image_size, image_size, 3), include_top=False, weights=base_weights
+        )
+    except Exception as exc:
+        if base_weights != "imagenet":
+            raise ValueError(f"cannot load base weights {base_weights}: {exc}") from exc
+        raise ConnectionError(
+            "could not download the ImageNet weights (no internet?): pass base_weights=FILE "
+            f"(a MobileNetV2 no-top .weights.h5) or set {ENV_BASE_WEIGHTS}"
+        ) from exc
     backbone.name = BACKBONE_NAME
     backbone.trainable = False
 

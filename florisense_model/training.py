@@ -88,6 +88,14 @@ class EpochLogger(keras.callbacks.Callback):
         mlflow.log_metrics({f"{self.phase}_{k}": v for k, v in logs.items()}, step=step)
 
 
+def log_new_params(params: dict[str, Any]) -> None:
+    """Log params the run does not have yet: `mlflow run` already logged the entry point's
+    parameters as given, and MLflow refuses to change a logged value."""
+    run = mlflow.active_run()
+    existing = MlflowClient().get_run(run.info.run_id).data.params
+    mlflow.log_params({k: v for k, v in params.items() if k not in existing})
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in LIBRARIES:
@@ -116,10 +124,12 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
 
     with mlflow.start_run() as run, tempfile.TemporaryDirectory(prefix="florisense-") as tmp:
         out = Path(tmp)
-        params = asdict(config) | {"data_dir": str(data_dir), "base_weights": str(base_weights)}
-        mlflow.log_params(params)
-        mlflow.log_params({f"lib_{k}": v for k, v in library_versions().items()})
-        mlflow.log_params({"dataset_sha256": dataset.content_hash, "classes": ",".join(classes)})
+        log_new_params(
+            asdict(config)
+            | {"data_dir_resolved": str(data_dir), "base_weights_resolved": str(base_weights),
+               "dataset_sha256": dataset.content_hash, "classes": ",".join(classes)}
+            | {f"lib_{k}": v for k, v in library_versions().items()}
+        )
         mlflow.set_tags({"florisense.entry_point": "main", "dataset_sha256": dataset.content_hash})
         mlflow.log_metrics(
             {f"data_{name}_count": float(len(part)) for name, part in split.parts().items()}
