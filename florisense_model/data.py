@@ -55,7 +55,9 @@ class Dataset:
         """sha256 over the kept files' (relative path, label, content hash), in sorted order."""
         digest = hashlib.sha256()
         for sample in sorted(self.samples, key=lambda s: s.relative(self.root)):
-            digest.update(f"{sample.relative(self.root)}\t{sample.label}\t{sample.sha256}\n".encode())
+            digest.update(
+                f"{sample.relative(self.root)}\t{sample.label}\t{sample.sha256}\n".encode()
+            )
         return digest.hexdigest()
 
 
@@ -103,7 +105,9 @@ def scan_dataset(
                 twin = by_sha[sha]
                 reason = f"exact duplicate of {twin.relative(root)}"
                 if twin.label != label:
-                    reason = f"same image in classes {twin.label} and {label}: {twin.relative(root)}"
+                    reason = (
+                        f"same image in classes {twin.label} and {label}: {twin.relative(root)}"
+                    )
             if reason is None:
                 twin_hash = _nearest(phash, hashes)
                 if twin_hash is not None:
@@ -162,7 +166,9 @@ def load_exclusions(source: str | Path | None) -> dict[str, str]:
     else:
         content = Path(source).expanduser().read_text(encoding="utf-8")
     rows = csv.DictReader(line for line in io.StringIO(content) if not line.startswith("#"))
-    return {row["sha256"].strip(): f"{row['reason'].strip()} ({row['file'].strip()})" for row in rows}
+    return {
+        row["sha256"].strip(): f"{row['reason'].strip()} ({row['file'].strip()})" for row in rows
+    }
 
 
 def split_dataset(
@@ -207,8 +213,7 @@ def split_rows(dataset: Dataset, split: Split) -> dict[str, list[dict[str, str]]
     """File lists per split (relative path, label, sha256): logged so a run can be audited."""
     return {
         name: [
-            {"file": s.relative(dataset.root), "label": s.label, "sha256": s.sha256}
-            for s in part
+            {"file": s.relative(dataset.root), "label": s.label, "sha256": s.sha256} for s in part
         ]
         for name, part in split.parts().items()
     }

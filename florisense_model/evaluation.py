@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn import metrics  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn import metrics
 
 # The gate compares this one figure: robust to class imbalance, and what users feel.
 GATE_METRIC = "test_balanced_accuracy"
@@ -53,7 +53,9 @@ def plot_confusion_matrix(
     return _save(figure, path)
 
 
-def plot_roc_curve(y_true: np.ndarray, probabilities: np.ndarray, classes: Sequence[str], path: Path) -> Path:
+def plot_roc_curve(
+    y_true: np.ndarray, probabilities: np.ndarray, classes: Sequence[str], path: Path
+) -> Path:
     figure, axes = plt.subplots(figsize=(4.5, 4))
     metrics.RocCurveDisplay.from_predictions(
         y_true, probabilities[:, 1], pos_label=1, name=f"{classes[1]} vs {classes[0]}", ax=axes
@@ -84,10 +86,13 @@ def plot_misclassified(
     probabilities: np.ndarray,
     classes: Sequence[str],
     path: Path,
+    names: Sequence[str] | None = None,
     limit: int = 24,
 ) -> Path:
-    """A grid of the misclassified images, each titled with true label, prediction and confidence."""
-    wrong = np.flatnonzero(probabilities.argmax(axis=1) != y_true)[:limit]
+    """A grid of the misclassified images, each titled with its file, true label, prediction and
+    confidence."""
+    all_wrong = np.flatnonzero(probabilities.argmax(axis=1) != y_true)
+    wrong = all_wrong[:limit]
     columns = 6
     rows = max(1, int(np.ceil(len(wrong) / columns)))
     figure, grid = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.5 * rows), squeeze=False)
@@ -96,14 +101,15 @@ def plot_misclassified(
     for axes, index in zip(grid.ravel(), wrong, strict=False):
         predicted = int(probabilities[index].argmax())
         axes.imshow(images[index])
+        name = f"{names[index]}\n" if names is not None else ""
         axes.set_title(
-            f"true {classes[y_true[index]]}\npred {classes[predicted]} "
+            f"{name}true {classes[y_true[index]]}\npred {classes[predicted]} "
             f"{probabilities[index, predicted]:.0%}",
             fontsize=8,
         )
     if len(wrong) == 0:
         grid[0, 0].text(0, 0.5, "no misclassified test image", fontsize=11)
-    figure.suptitle(f"Misclassified test images: {len(wrong)}")
+    figure.suptitle(f"Misclassified test images: {len(all_wrong)} of {len(y_true)}")
     return _save(figure, path)
 
 

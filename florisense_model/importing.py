@@ -30,7 +30,9 @@ PIXEL_SCALINGS = {
 def wrap_classifier(model: keras.Model, num_classes: int, pixel_scaling: str) -> keras.Model:
     """uint8 input -> scaling layer -> the imported network; checks shapes first."""
     if pixel_scaling not in PIXEL_SCALINGS:
-        raise ValueError(f"pixel_scaling must be one of {sorted(PIXEL_SCALINGS)}, got {pixel_scaling!r}")
+        raise ValueError(
+            f"pixel_scaling must be one of {sorted(PIXEL_SCALINGS)}, got {pixel_scaling!r}"
+        )
     input_shape = tuple(model.input_shape)
     if len(input_shape) != 4 or input_shape[3] != 3 or input_shape[1] != input_shape[2]:
         raise ValueError(f"expected a square RGB image input (None, N, N, 3), got {input_shape}")
@@ -68,9 +70,17 @@ def import_keras(
 
     with mlflow.start_run() as run, tempfile.TemporaryDirectory(prefix="florisense-") as tmp:
         mlflow.set_tags({"florisense.entry_point": "import_keras", "source_file": source.name})
-        log_new_params({"keras_path": str(source), "pixel_scaling": pixel_scaling,
-                           "image_size": image_size, "resize_mode": resize_mode,
-                           "classes": ",".join(classes), "promote": promote, "seed": seed})
+        log_new_params(
+            {
+                "keras_path": str(source),
+                "pixel_scaling": pixel_scaling,
+                "image_size": image_size,
+                "resize_mode": resize_mode,
+                "classes": ",".join(classes),
+                "promote": promote,
+                "seed": seed,
+            }
+        )
         score, test_samples = None, []
         if data_dir.strip():
             dataset = data.scan_dataset(resolve_data_dir(data_dir), classes=classes)

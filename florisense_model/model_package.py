@@ -78,7 +78,9 @@ def _model_files(
         # A clean copy of the package: no caches, no training-only data files.
         code_dir = staging / "florisense_model"
         shutil.copytree(
-            PACKAGE_DIR, code_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "known_bad")
+            PACKAGE_DIR,
+            code_dir,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "known_bad"),
         )
         yield {
             "python_model": str(MODEL_CODE),
@@ -88,8 +90,12 @@ def _model_files(
             "input_example": input_example(),
             "pip_requirements": serving_requirements(),
             "model_config": {"run_id": run_id} if run_id else None,
-            "metadata": {"classes": list(classes), "image_size": int(image_size),
-                         "resize_mode": resize_mode, "training_run_id": run_id},
+            "metadata": {
+                "classes": list(classes),
+                "image_size": int(image_size),
+                "resize_mode": resize_mode,
+                "training_run_id": run_id,
+            },
         }
 
 
@@ -109,7 +115,11 @@ def log_pyfunc_model(
 
 
 def save_pyfunc_model(
-    path: Path, keras_path: Path, classes: list[str], image_size: int, resize_mode: str,
+    path: Path,
+    keras_path: Path,
+    classes: list[str],
+    image_size: int,
+    resize_mode: str,
     run_id: str | None = None,
 ) -> Path:
     """Save the same pyfunc to a local folder (tests, offline inspection)."""
@@ -125,7 +135,9 @@ def encode_file(path: Path) -> str:
 def probabilities_from(predictions: pd.DataFrame, classes: list[str]) -> np.ndarray:
     """The per-class probability matrix of a pyfunc prediction (rows with errors are NaN)."""
     return np.array(
-        [[row[c] if isinstance(row, dict) else np.nan for c in classes]
-         for row in predictions["probabilities"]],
+        [
+            [row[c] if isinstance(row, dict) else np.nan for c in classes]
+            for row in predictions["probabilities"]
+        ],
         dtype=np.float64,
     )

@@ -50,9 +50,7 @@ def open_image(data: bytes) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise ImageError("image dimensions too large (decompression bomb refused)") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(
-            "not a recognised image (expected JPEG, PNG, WebP, GIF or BMP)"
-        ) from exc
+        raise ImageError("not a recognised image (expected JPEG, PNG, WebP, GIF or BMP)") from exc
     if image.format not in ACCEPTED_FORMATS:
         raise ImageError(
             f"unsupported image format {image.format} (expected JPEG, PNG, WebP, GIF or BMP)"

@@ -106,7 +106,9 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
             "label": label,
             "label_display": self.display.get(label, label),
             "confidence": float(probabilities[best]),
-            "probabilities": {c: float(p) for c, p in zip(self.classes, probabilities, strict=True)},
+            "probabilities": {
+                c: float(p) for c, p in zip(self.classes, probabilities, strict=True)
+            },
             "error": None,
             "run_id": self.run_id,
         }

@@ -1,4 +1,4 @@
-"""Model registry: promotion (stage AND alias) and the gate that decides whether a version earns it."""
+"""Model registry: promotion (stage AND alias), and the gate that decides if a version earns it."""
 
 from __future__ import annotations
 
@@ -67,32 +67,47 @@ def decide(
         raise ValueError(f"promote must be one of {PROMOTE_CHOICES}, got {mode!r}")
     prod_version = production.version if production else None
     if mode == "skip":
-        return GateDecision("skipped", "promotion skipped by parameter", candidate_score, None,
-                            prod_version)
+        return GateDecision(
+            "skipped", "promotion skipped by parameter", candidate_score, None, prod_version
+        )
     if mode == "force":
-        return GateDecision("promoted", "promotion forced by parameter", candidate_score, None,
-                            prod_version)
+        return GateDecision(
+            "promoted", "promotion forced by parameter", candidate_score, None, prod_version
+        )
     if production is None:
         return GateDecision("promoted", "no Production version yet", candidate_score, None, None)
     if candidate_score is None:
-        return GateDecision("skipped", "no evaluation data to compare with Production",
-                            None, None, prod_version)
+        return GateDecision(
+            "skipped", "no evaluation data to compare with Production", None, None, prod_version
+        )
     try:
         production_score = score_production(production)
     except Exception as exc:  # a Production model that cannot even be scored must be replaced
         return GateDecision(
-            "promoted", f"Production v{prod_version} could not be evaluated: {exc}",
-            candidate_score, None, prod_version,
+            "promoted",
+            f"Production v{prod_version} could not be evaluated: {exc}",
+            candidate_score,
+            None,
+            prod_version,
         )
     if candidate_score >= production_score:
-        return GateDecision("promoted", "at least as good as Production", candidate_score,
-                            production_score, prod_version)
-    return GateDecision("rejected", "worse than Production", candidate_score, production_score,
-                        prod_version)
+        return GateDecision(
+            "promoted",
+            "at least as good as Production",
+            candidate_score,
+            production_score,
+            prod_version,
+        )
+    return GateDecision(
+        "rejected", "worse than Production", candidate_score, production_score, prod_version
+    )
 
 
 def apply_gate(
-    client: MlflowClient, version: str, decision: GateDecision, metric: str,
+    client: MlflowClient,
+    version: str,
+    decision: GateDecision,
+    metric: str,
     name: str = REGISTERED_MODEL_NAME,
 ) -> None:
     """Record the decision as tags on the version, and promote it if the gate said so."""

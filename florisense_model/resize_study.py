@@ -18,11 +18,16 @@ def compare_resize_modes(
 ) -> dict[str, Any]:
     dataset = data.scan_dataset(data_dir)
     split = data.split_dataset(dataset, seed=seed)
-    model = network.build_model(len(dataset.classes), image_size,
-                                network.resolve_base_weights(base_weights))
+    model = network.build_model(
+        len(dataset.classes), image_size, network.resolve_base_weights(base_weights)
+    )
     backbone = network.backbone_of(model)
-    results: dict[str, Any] = {"image_size": image_size, "seed": seed,
-                               "train": len(split.train), "val": len(split.val)}
+    results: dict[str, Any] = {
+        "image_size": image_size,
+        "seed": seed,
+        "train": len(split.train),
+        "val": len(split.val),
+    }
     for mode in RESIZE_MODES:
         features = {}
         for name in ("train", "val"):
@@ -33,6 +38,8 @@ def compare_resize_modes(
         head = LogisticRegression(max_iter=2000, C=1.0).fit(*features["train"])
         val_x, val_y = features["val"]
         proba = head.predict_proba(val_x)
-        results[mode] = {"val_accuracy": float(accuracy_score(val_y, proba.argmax(1))),
-                         "val_log_loss": float(log_loss(val_y, proba))}
+        results[mode] = {
+            "val_accuracy": float(accuracy_score(val_y, proba.argmax(1))),
+            "val_log_loss": float(log_loss(val_y, proba)),
+        }
     return results

@@ -41,9 +41,11 @@ def download_archive(url: str, cache_dir: Path = CACHE_DIR) -> Path:
     if (target / ".complete").is_file():
         return target
     target.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target, suffix=".download", delete=False) as archive:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            shutil.copyfileobj(response, archive)
+    with (
+        tempfile.NamedTemporaryFile(dir=target, suffix=".download", delete=False) as archive,
+        urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+    ):
+        shutil.copyfileobj(response, archive)
     try:
         _unpack(Path(archive.name), target)
     finally:

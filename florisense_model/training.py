@@ -1,4 +1,4 @@
-"""Training run: data -> two-phase training -> test evaluation -> MLflow logging -> registry gate."""
+"""Training run: data -> two-phase training -> test evaluation -> MLflow logging -> gate."""
 
 from __future__ import annotations
 
@@ -67,7 +67,9 @@ class TrainConfig:
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if self.promote not in registry.PROMOTE_CHOICES:
-            problems.append(f"promote must be one of {registry.PROMOTE_CHOICES}, got {self.promote!r}")
+            problems.append(
+                f"promote must be one of {registry.PROMOTE_CHOICES}, got {self.promote!r}"
+            )
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -126,8 +128,12 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
         out = Path(tmp)
         log_new_params(
             asdict(config)
-            | {"data_dir_resolved": str(data_dir), "base_weights_resolved": str(base_weights),
-               "dataset_sha256": dataset.content_hash, "classes": ",".join(classes)}
+            | {
+                "data_dir_resolved": str(data_dir),
+                "base_weights_resolved": str(base_weights),
+                "dataset_sha256": dataset.content_hash,
+                "classes": ",".join(classes),
+            }
             | {f"lib_{k}": v for k, v in library_versions().items()}
         )
         mlflow.set_tags({"florisense.entry_point": "main", "dataset_sha256": dataset.content_hash})
@@ -150,19 +156,29 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
         test_metrics = evaluation.classification_metrics(test_y, probabilities, classes)
         mlflow.log_metrics(test_metrics)
         mlflow.log_metric("training_seconds", time.monotonic() - started)
-        _log_plots(out, history, head_epochs, test_x, test_y, probabilities, classes)
+        names = [s.relative(dataset.root) for s in split.test]
+        _log_plots(out, history, head_epochs, test_x, test_y, probabilities, classes, names)
 
         keras_path = out / "model.keras"
         # A bare functional copy: same layers and weights, no optimizer state in the artifact.
         keras.Model(model.inputs, model.outputs, name=model.name).save(keras_path)
         keras_bytes = keras_path.stat().st_size
         info = model_package.log_pyfunc_model(
-            keras_path, classes, config.image_size, config.resize_mode,
+            keras_path,
+            classes,
+            config.image_size,
+            config.resize_mode,
             registered_model_name=config.registered_model_name,
         )
         version = str(info.registered_model_version)
-        gate = run_gate(config.registered_model_name, version, config.promote,
-                        test_metrics.get(evaluation.GATE_METRIC), split.test, classes)
+        gate = run_gate(
+            config.registered_model_name,
+            version,
+            config.promote,
+            test_metrics.get(evaluation.GATE_METRIC),
+            split.test,
+            classes,
+        )
         mlflow.set_tags({"registered_version": version, "gate.decision": gate.decision})
 
     summary = {
@@ -188,8 +204,9 @@ def _fit(
     val = pixels["val"]
     weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=train_y)
     class_weight = {i: float(w) for i, w in enumerate(weights)}
-    model = network.build_model(len(classes), config.image_size, base_weights, config.dropout,
-                                config.seed)
+    model = network.build_model(
+        len(classes), config.image_size, base_weights, config.dropout, config.seed
+    )
     history: dict[str, list[float]] = {}
 
     def fit(phase: str, epochs: int, learning_rate: float) -> None:
@@ -202,8 +219,14 @@ def _fit(
             monitor="val_loss", patience=config.patience, restore_best_weights=True
         )
         model.fit(
-            train_x, train_y, validation_data=val, epochs=epochs, batch_size=config.batch_size,
-            class_weight=class_weight, callbacks=[stop, EpochLogger(phase, history)], verbose=2,
+            train_x,
+            train_y,
+            validation_data=val,
+            epochs=epochs,
+            batch_size=config.batch_size,
+            class_weight=class_weight,
+            callbacks=[stop, EpochLogger(phase, history)],
+            verbose=2,
             shuffle=True,
         )
 
@@ -212,30 +235,43 @@ def _fit(
     head_epochs = len(history.get("loss", []))
     if config.fine_tune_epochs and config.fine_tune_layers:
         count = network.unfreeze_top(model, config.fine_tune_layers)
-        print(f"== phase 2: fine-tuning {count} backbone layers, up to "
-              f"{config.fine_tune_epochs} epochs at lr {config.fine_tune_learning_rate}", flush=True)
+        print(
+            f"== phase 2: fine-tuning {count} backbone layers, up to "
+            f"{config.fine_tune_epochs} epochs at lr {config.fine_tune_learning_rate}",
+            flush=True,
+        )
         fit("fine_tune", config.fine_tune_epochs, config.fine_tune_learning_rate)
     return model, history, head_epochs
 
 
-def _log_plots(out: Path, history, head_epochs, test_x, test_y, probabilities, classes) -> None:
+def _log_plots(
+    out: Path, history, head_epochs, test_x, test_y, probabilities, classes, names
+) -> None:
     plots = [
-        evaluation.plot_confusion_matrix(test_y, probabilities.argmax(1), classes,
-                                         out / "confusion_matrix.png"),
+        evaluation.plot_confusion_matrix(
+            test_y, probabilities.argmax(1), classes, out / "confusion_matrix.png"
+        ),
         evaluation.plot_training_curves(history, head_epochs, out / "training_curves.png"),
-        evaluation.plot_misclassified(test_x, test_y, probabilities, classes,
-                                      out / "misclassified.png"),
+        evaluation.plot_misclassified(
+            test_x, test_y, probabilities, classes, out / "misclassified.png", names
+        ),
     ]
     if len(set(test_y.tolist())) == 2:
-        plots.append(evaluation.plot_roc_curve(test_y, probabilities, classes, out / "roc_curve.png"))
+        plots.append(
+            evaluation.plot_roc_curve(test_y, probabilities, classes, out / "roc_curve.png")
+        )
     for plot in plots:
         mlflow.log_artifact(str(plot), "plots")
     mlflow.log_dict(history, "plots/history.json")
 
 
 def run_gate(
-    name: str, version: str, promote: str, candidate_score: float | None,
-    test_samples: list[data.Sample], classes: list[str],
+    name: str,
+    version: str,
+    promote: str,
+    candidate_score: float | None,
+    test_samples: list[data.Sample],
+    classes: list[str],
 ) -> registry.GateDecision:
     """Compare `version` with the current Production on the same test files; tag and promote."""
     client = MlflowClient()
@@ -266,8 +302,11 @@ def score_model_uri(model_uri: str, samples: list[data.Sample], classes: list[st
 
 
 def _print_dataset(report: dict[str, Any]) -> None:
-    print(f"== dataset {report['data_dir']}: kept {report['kept']}, dropped "
-          f"{report['dropped_count']}, sha256 {report['content_sha256'][:12]}", flush=True)
+    print(
+        f"== dataset {report['data_dir']}: kept {report['kept']}, dropped "
+        f"{report['dropped_count']}, sha256 {report['content_sha256'][:12]}",
+        flush=True,
+    )
     for name, counts in report["split_counts"].items():
         print(f"   {name}: {counts}", flush=True)
     for dropped in report["dropped"]:

@@ -19,10 +19,13 @@ def main(argv: list[str] | None = None) -> None:
     client = MlflowClient()
     promoted = promote(client, args.version, args.name)
     client.set_model_version_tag(args.name, promoted.version, "gate.decision", "promoted")
-    client.set_model_version_tag(args.name, promoted.version, "gate.reason",
-                                 "promoted by the promote entry point")
-    print(f"{args.name} version {promoted.version} is now {promoted.current_stage} "
-          f"(alias '{PRODUCTION_ALIAS}')")
+    client.set_model_version_tag(
+        args.name, promoted.version, "gate.reason", "promoted by the promote entry point"
+    )
+    print(
+        f"{args.name} version {promoted.version} is now {promoted.current_stage} "
+        f"(alias '{PRODUCTION_ALIAS}')"
+    )
 
 
 if __name__ == "__main__":

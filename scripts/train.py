@@ -22,10 +22,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     defaults = TrainConfig()
     for field in fields(TrainConfig):
         default = getattr(defaults, field.name)
-        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name,
-                            type=whole_number if isinstance(default, int) else type(default),
-                            default=default,
-                            help=f"default: {default!r}")
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            dest=field.name,
+            type=whole_number if isinstance(default, int) else type(default),
+            default=default,
+            help=f"default: {default!r}",
+        )
     return TrainConfig(**vars(parser.parse_args(argv)))
 
 

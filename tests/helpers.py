@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 
-def photo(colour: tuple[int, int, int], size=(96, 128), seed: int = 0, noise: int = 40) -> np.ndarray:
+def photo(
+    colour: tuple[int, int, int], size=(96, 128), seed: int = 0, noise: int = 40
+) -> np.ndarray:
     """A synthetic 'photo', as an (h, w, 3) uint8 array: the class colour under a seeded coarse
     light pattern (so distinct seeds are distinct pictures to a perceptual hash) plus noise."""
     rng = np.random.default_rng(seed)
@@ -24,7 +26,11 @@ def photo(colour: tuple[int, int, int], size=(96, 128), seed: int = 0, noise: in
 
 
 def encode(array_or_image, fmt: str = "JPEG", **save_args) -> bytes:
-    image = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
+    image = (
+        array_or_image
+        if isinstance(array_or_image, Image.Image)
+        else Image.fromarray(array_or_image)
+    )
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **save_args)
     return buffer.getvalue()

@@ -35,7 +35,9 @@ def wait_http(url: str, timeout: float, process: subprocess.Popen | None = None)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with code {process.returncode} before {url} answered")
+            raise RuntimeError(
+                f"server exited with code {process.returncode} before {url} answered"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -52,12 +54,25 @@ def mlflow_tracking_server(workdir: Path):
     port = free_port()
     log = (workdir / "mlflow-server.log").open("wb")
     process = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-         "--artifacts-destination", str(workdir / "artifacts"), "--serve-artifacts",
-         "--workers", "1"],
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{workdir / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(workdir / "artifacts"),
+            "--serve-artifacts",
+            "--workers",
+            "1",
+        ],
         env=child_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
     try:

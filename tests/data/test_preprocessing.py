@@ -121,9 +121,15 @@ def truncated_jpeg() -> bytes:
 
 def png_header_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose IHDR claims a huge size: the decompression-bomb shape."""
+
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (struct.pack(">I", len(payload)) + kind + payload
-                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
@@ -143,8 +149,18 @@ def png_header_claiming(width: int, height: int) -> bytes:
         (encode(solid("RGB", RED), "TIFF"), "unsupported image format TIFF"),
         (b"\x00" * (21 * 1024 * 1024), "too large"),
     ],
-    ids=["zero-bytes", "text", "corrupt-jpeg", "truncated-jpeg", "bomb", "absurd-side",
-         "1x1", "svg", "tiff", "huge-file"],
+    ids=[
+        "zero-bytes",
+        "text",
+        "corrupt-jpeg",
+        "truncated-jpeg",
+        "bomb",
+        "absurd-side",
+        "1x1",
+        "svg",
+        "tiff",
+        "huge-file",
+    ],
 )
 def test_bad_input_raises_a_short_specific_image_error(data, message):
     with pytest.raises(ImageError, match=message) as caught:

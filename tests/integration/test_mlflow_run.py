@@ -21,10 +21,22 @@ from tests.helpers import make_dataset
 from tests.servers import BIN, child_env, mlflow_tracking_server
 
 pytestmark = pytest.mark.integration
-# Real backbone weights when the machine has them (CI does), random ones otherwise: never a download.
+# Real backbone weights where the machine has them (CI does), else random: never a download.
 WEIGHTS = os.environ.get("FLORISENSE_BASE_WEIGHTS", "").strip() or "none"
-SMALL = ["-P", "image_size=64", "-P", "epochs=2", "-P", "fine_tune_epochs=1",
-         "-P", "batch_size=16", "-P", "exclusions=none", "-P", f"base_weights={WEIGHTS}"]
+SMALL = [
+    "-P",
+    "image_size=64",
+    "-P",
+    "epochs=2",
+    "-P",
+    "fine_tune_epochs=1",
+    "-P",
+    "batch_size=16",
+    "-P",
+    "exclusions=none",
+    "-P",
+    f"base_weights={WEIGHTS}",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +54,20 @@ def photos(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data") / "photos", per_class=20)
 
 
-def mlflow_run(tracking_uri: str | None, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def mlflow_run(
+    tracking_uri: str | None, *args: str, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
     env = child_env()
     env.pop("MLFLOW_TRACKING_URI", None)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     result = subprocess.run(
         [str(BIN / "mlflow"), "run", str(ROOT), "--env-manager", "local", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     print(result.stdout[-3000:], result.stderr[-3000:])
     return result
@@ -77,24 +95,53 @@ def test_run_logs_params_metrics_and_artifacts(tracking_uri, first_run):
     run = client.get_run(first_run["run_id"])
     params = run.data.params
     assert params["image_size"] == "64" and params["epochs"] == "2"
-    for name in ("fine_tune_layers", "batch_size", "learning_rate", "fine_tune_learning_rate",
-                 "seed", "promote", "base_weights", "resize_mode", "dataset_sha256",
-                 "lib_tensorflow-cpu", "lib_keras", "lib_mlflow"):
+    for name in (
+        "fine_tune_layers",
+        "batch_size",
+        "learning_rate",
+        "fine_tune_learning_rate",
+        "seed",
+        "promote",
+        "base_weights",
+        "resize_mode",
+        "dataset_sha256",
+        "lib_tensorflow-cpu",
+        "lib_keras",
+        "lib_mlflow",
+    ):
         assert name in params, name
     assert len(params["dataset_sha256"]) == 64
     metrics = run.data.metrics
-    for name in ("test_accuracy", "test_balanced_accuracy", "test_roc_auc", "test_log_loss",
-                 "test_precision_grass", "test_recall_dandelion", "test_f1_grass"):
+    for name in (
+        "test_accuracy",
+        "test_balanced_accuracy",
+        "test_roc_auc",
+        "test_log_loss",
+        "test_precision_grass",
+        "test_recall_dandelion",
+        "test_f1_grass",
+    ):
         assert 0.0 <= metrics[name] <= (1.0 if name != "test_log_loss" else 50), name
     head = client.get_metric_history(run.info.run_id, "head_loss")
     fine = client.get_metric_history(run.info.run_id, "fine_tune_val_accuracy")
     assert len(head) == 2 and [m.step for m in head] == [1, 2]
     assert len(fine) == 1 and fine[0].step == 3
-    artifacts = {a.path for folder in ("dataset", "plots", "model")
-                 for a in client.list_artifacts(run.info.run_id, folder)}
-    for path in ("dataset/report.json", "dataset/train.csv", "dataset/val.csv", "dataset/test.csv",
-                 "plots/confusion_matrix.png", "plots/roc_curve.png", "plots/training_curves.png",
-                 "plots/misclassified.png", "model/MLmodel"):
+    artifacts = {
+        a.path
+        for folder in ("dataset", "plots", "model")
+        for a in client.list_artifacts(run.info.run_id, folder)
+    }
+    for path in (
+        "dataset/report.json",
+        "dataset/train.csv",
+        "dataset/val.csv",
+        "dataset/test.csv",
+        "plots/confusion_matrix.png",
+        "plots/roc_curve.png",
+        "plots/training_curves.png",
+        "plots/misclassified.png",
+        "model/MLmodel",
+    ):
         assert path in artifacts, path
 
 
@@ -103,7 +150,10 @@ def test_first_version_is_registered_and_promoted(tracking_uri, first_run):
     version = client.get_model_version(REGISTERED_MODEL_NAME, first_run["version"])
     assert version.run_id == first_run["run_id"]
     assert version.current_stage == "Production"
-    assert client.get_model_version_by_alias(REGISTERED_MODEL_NAME, PRODUCTION_ALIAS).version == version.version
+    assert (
+        client.get_model_version_by_alias(REGISTERED_MODEL_NAME, PRODUCTION_ALIAS).version
+        == version.version
+    )
     assert version.tags["gate.decision"] == "promoted"
     assert version.tags["gate.reason"] == "no Production version yet"
 
@@ -117,9 +167,14 @@ def test_production_model_predicts_in_a_fresh_process(tracking_uri, first_run, p
         out = model.predict(pd.DataFrame({{"image": [image, "junk"]}}))
         print(json.dumps(out.to_dict("records")))
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=child_env(MLFLOW_TRACKING_URI=tracking_uri), timeout=300,
-                            cwd="/")  # not the repo: the model must bring its own code
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=child_env(MLFLOW_TRACKING_URI=tracking_uri),
+        timeout=300,
+        cwd="/",
+    )  # not the repo: the model must bring its own code
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(result.stdout.strip().splitlines()[-1])
     assert rows[0]["label"] in ("dandelion", "grass") and rows[0]["error"] is None
@@ -133,27 +188,47 @@ def test_skip_then_promote_entry_point_moves_production(tracking_uri, first_run,
     skipped = mlflow_run(tracking_uri, "-P", f"data_dir={photos}", *SMALL, "-P", "promote=skip")
     assert skipped.returncode == 0, skipped.stderr[-2000:]
     second = summary_of(skipped)["version"]
-    assert client.get_model_version(REGISTERED_MODEL_NAME, second).tags["gate.decision"] == "skipped"
-    assert client.get_model_version_by_alias(REGISTERED_MODEL_NAME, PRODUCTION_ALIAS).version == first_run["version"]
+    assert (
+        client.get_model_version(REGISTERED_MODEL_NAME, second).tags["gate.decision"] == "skipped"
+    )
+    assert (
+        client.get_model_version_by_alias(REGISTERED_MODEL_NAME, PRODUCTION_ALIAS).version
+        == first_run["version"]
+    )
 
     promoted = mlflow_run(tracking_uri, "-e", "promote", "-P", f"version={second}")
     assert promoted.returncode == 0, promoted.stderr[-2000:]
     assert client.get_model_version(REGISTERED_MODEL_NAME, second).current_stage == "Production"
-    assert client.get_model_version(REGISTERED_MODEL_NAME, first_run["version"]).current_stage == "Archived"
-    assert client.get_model_version_by_alias(REGISTERED_MODEL_NAME, PRODUCTION_ALIAS).version == second
+    assert (
+        client.get_model_version(REGISTERED_MODEL_NAME, first_run["version"]).current_stage
+        == "Archived"
+    )
+    assert (
+        client.get_model_version_by_alias(REGISTERED_MODEL_NAME, PRODUCTION_ALIAS).version == second
+    )
 
 
 def test_gate_compares_with_production_and_records_figures(tracking_uri, first_run, photos):
     result = mlflow_run(tracking_uri, "-P", f"data_dir={photos}", *SMALL)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = summary_of(result)
-    tags = client_for(tracking_uri).get_model_version(REGISTERED_MODEL_NAME, summary["version"]).tags
+    tags = (
+        client_for(tracking_uri).get_model_version(REGISTERED_MODEL_NAME, summary["version"]).tags
+    )
     assert tags["gate.decision"] in ("promoted", "rejected")
-    assert float(tags["gate.candidate_score"]) == pytest.approx(summary["metrics"]["test_balanced_accuracy"], abs=1e-6)
+    assert float(tags["gate.candidate_score"]) == pytest.approx(
+        summary["metrics"]["test_balanced_accuracy"], abs=1e-6
+    )
     assert 0.0 <= float(tags["gate.production_score"]) <= 1.0
     assert tags["gate.production_version"]
-    production = client_for(tracking_uri).get_model_version_by_alias(REGISTERED_MODEL_NAME, PRODUCTION_ALIAS)
-    expected_winner = summary["version"] if tags["gate.decision"] == "promoted" else tags["gate.production_version"]
+    production = client_for(tracking_uri).get_model_version_by_alias(
+        REGISTERED_MODEL_NAME, PRODUCTION_ALIAS
+    )
+    expected_winner = (
+        summary["version"]
+        if tags["gate.decision"] == "promoted"
+        else tags["gate.production_version"]
+    )
     assert production.version == expected_winner
 
 
@@ -164,8 +239,17 @@ def test_import_keras_registers_an_existing_classifier(tracking_uri, photos, tmp
     x = layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3)(inputs))
     path = tmp_path / "legacy.keras"
     keras.Model(inputs, layers.Dense(2, activation="softmax")(x)).save(path)
-    result = mlflow_run(tracking_uri, "-e", "import_keras", "-P", f"keras_path={path}",
-                        "-P", f"data_dir={photos}", "-P", "promote=skip")
+    result = mlflow_run(
+        tracking_uri,
+        "-e",
+        "import_keras",
+        "-P",
+        f"keras_path={path}",
+        "-P",
+        f"data_dir={photos}",
+        "-P",
+        "promote=skip",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = summary_of(result)
     client = client_for(tracking_uri)

@@ -36,8 +36,9 @@ def tiny_keras_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_pyfunc_dir(tmp_path_factory, tiny_keras_file) -> Path:
     target = tmp_path_factory.mktemp("pyfunc") / "model"
-    return save_pyfunc_model(target, tiny_keras_file, list(CLASSES), TINY_SIZE, "crop",
-                             run_id="0123456789abcdef")
+    return save_pyfunc_model(
+        target, tiny_keras_file, list(CLASSES), TINY_SIZE, "crop", run_id="0123456789abcdef"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,12 @@ GOOD = b64(encode(photo(CLASS_COLOURS["grass"])))
 def test_valid_rows_get_label_confidence_and_probabilities_summing_to_one(tiny_pyfunc):
     result = tiny_pyfunc.predict(frame(GOOD, "data:image/jpeg;base64," + GOOD))
     assert list(result.columns) == [
-        "label", "label_display", "confidence", "probabilities", "error", "run_id",
+        "label",
+        "label_display",
+        "confidence",
+        "probabilities",
+        "error",
+        "run_id",
     ]
     for row in result.to_dict("records"):
         assert row["error"] is None
@@ -110,7 +115,10 @@ def test_saved_model_is_self_contained_models_from_code(tiny_pyfunc_dir):
     assert "python_model.pkl" not in {p.name for p in tiny_pyfunc_dir.rglob("*")}
     assert (tiny_pyfunc_dir / "code" / "florisense_model" / "pyfunc.py").is_file()
     assert not list((tiny_pyfunc_dir / "code").rglob("__pycache__"))
-    assert {p.name for p in (tiny_pyfunc_dir / "artifacts").iterdir()} == {"model.keras", "labels.json"}
+    assert {p.name for p in (tiny_pyfunc_dir / "artifacts").iterdir()} == {
+        "model.keras",
+        "labels.json",
+    }
     assert mlmodel["signature"]["inputs"] and mlmodel["saved_input_example_info"]
     requirements = (tiny_pyfunc_dir / "requirements.txt").read_text().split()
     assert requirements == serving_requirements()
