@@ -1,9 +1,11 @@
-"""The FloriSense stack on one machine, without Docker: services as plain processes, with their
-logs and pid files under one run directory, health-checked at start, stopped exactly."""
+"""The FloriSense stack on one machine, without Docker: the MLflow tracking server, the model
+server (`mlflow models serve`) and nginx as plain processes, with logs and pid files under one run
+directory, health-checked at start and stopped exactly."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,9 +14,36 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RUN_DIR = Path(os.environ.get("FLORISENSE_RUN_DIR", "run")).resolve()
+from florisense_model import nginx_config
+from florisense_model.config import PRODUCTION_STAGE, REGISTERED_MODEL_NAME
+
 BIN = Path(sys.executable).parent
-MLFLOW_PORT = int(os.environ.get("FLORISENSE_MLFLOW_PORT", "5050"))
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    run_dir: Path
+    mlflow_port: int = 5050
+    model_port: int = 5001
+    web_port: int = 8080
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        return cls(
+            run_dir=Path(os.environ.get("FLORISENSE_RUN_DIR", PROJECT / "run")).resolve(),
+            mlflow_port=int(os.environ.get("FLORISENSE_MLFLOW_PORT", "5050")),
+            model_port=int(os.environ.get("FLORISENSE_MODEL_PORT", "5001")),
+            web_port=int(os.environ.get("FLORISENSE_WEB_PORT", "8080")),
+        )
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
 
 
 @dataclass
@@ -22,47 +51,109 @@ class Service:
     name: str
     command: list[str]
     health_url: str
+    run_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     start_timeout_s: float = 90.0
 
     @property
     def pid_file(self) -> Path:
-        return RUN_DIR / f"{self.name}.pid"
+        return self.run_dir / f"{self.name}.pid"
 
     @property
     def log_file(self) -> Path:
-        return RUN_DIR / "logs" / f"{self.name}.log"
+        return self.run_dir / "logs" / f"{self.name}.log"
 
 
-def tracking_server() -> Service:
+def tracking_server(config: StackConfig) -> Service:
     """MLflow tracking server: SQL backend store, artifacts proxied by the server itself."""
-    data = RUN_DIR / "mlflow"
-    data.mkdir(parents=True, exist_ok=True)
+    data = config.run_dir / "mlflow"
     return Service(
         name="mlflow",
         command=[
-            str(BIN / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(MLFLOW_PORT),
-            "--backend-store-uri",
-            f"sqlite:///{data / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(data / "artifacts"),
-            "--serve-artifacts",
+            str(BIN / "mlflow"), "server", "--host", "127.0.0.1",
+            "--port", str(config.mlflow_port),
+            "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
+            "--artifacts-destination", str(data / "artifacts"), "--serve-artifacts",
             # 1 worker and no job runner: 400 MB and 6 s instead of 2.4 GB and 18 s on 2 cores.
-            "--workers",
-            "1",
+            "--workers", "1",
         ],
-        health_url=f"http://127.0.0.1:{MLFLOW_PORT}/health",
+        health_url=f"{config.tracking_uri}/health",
+        run_dir=config.run_dir,
         env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
 
 
-def tracking_uri() -> str:
-    return f"http://127.0.0.1:{MLFLOW_PORT}"
+def model_server(config: StackConfig) -> Service:
+    """`mlflow models serve` of models:/florisense/Production, loaded through the tracking server."""
+    return Service(
+        name="model-server",
+        command=[
+            str(BIN / "mlflow"), "models", "serve",
+            "-m", f"models:/{REGISTERED_MODEL_NAME}/{PRODUCTION_STAGE}",
+            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(config.model_port),
+            "--workers", "1", "-t", "60",
+        ],
+        health_url=f"http://127.0.0.1:{config.model_port}/ping",
+        run_dir=config.run_dir,
+        env={"MLFLOW_TRACKING_URI": config.tracking_uri},
+        start_timeout_s=180.0,
+    )
+
+
+def nginx(config: StackConfig) -> Service:
+    prefix = config.run_dir / "nginx"
+    return Service(
+        name="nginx",
+        command=[nginx_binary(), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                 "-g", "daemon off;"],
+        health_url=f"{config.web_url}/",
+        run_dir=config.run_dir,
+        start_timeout_s=20.0,
+    )
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).is_file()), None
+    )
+    if not found:
+        raise RuntimeError("nginx is not installed (Debian: apt-get install nginx libnginx-mod-http-js)")
+    return found
+
+
+def write_nginx_config(config: StackConfig) -> Path:
+    """Render the one nginx template for this stack: upstream 127.0.0.1, files in the run dir."""
+    prefix = config.run_dir / "nginx"
+    for folder in (prefix / "runtime", prefix / "logs", config.run_dir / "logs"):
+        folder.mkdir(parents=True, exist_ok=True)
+    values = dict(nginx_config.DEFAULTS)
+    values.update({k: v for k, v in os.environ.items() if k.startswith("FLORISENSE_NGINX_")})
+    values = {k.removeprefix("FLORISENSE_NGINX_"): v for k, v in values.items()}
+    values.update(
+        MODEL_SERVER=f"127.0.0.1:{config.model_port}",
+        LISTEN=f"127.0.0.1:{config.web_port}",
+        RUNTIME_DIR=str(prefix / "runtime"),
+        LOG_DIR=str(config.run_dir / "logs"),
+        HTML_DIR=str(PROJECT / "nginx" / "html"),
+        NJS_DIR=str(PROJECT / "nginx" / "njs"),
+    )
+    target = prefix / "nginx.conf"
+    target.write_text(nginx_config.render(values))
+    return target
+
+
+def has_production_model(config: StackConfig) -> bool:
+    from mlflow import MlflowClient
+
+    from florisense_model.registry import current_production
+
+    client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+    try:
+        return current_production(client) is not None
+    except Exception as exc:  # a registry without the model raises RESOURCE_DOES_NOT_EXIST
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "not found" in str(exc).lower():
+            return False
+        raise
 
 
 def running_pid(service: Service) -> int | None:
@@ -92,23 +183,17 @@ def start(service: Service) -> str:
             f"{service.name}: something not started by this stack already answers at "
             f"{service.health_url}; stop it or choose another port"
         )
+    stop(service)  # a stale process from an earlier failed start
     service.log_file.parent.mkdir(parents=True, exist_ok=True)
-    env = (
-        dict(os.environ)
-        | {
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-        }
-        | service.env
-    )
+    env = os.environ | {
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    } | service.env
     with service.log_file.open("ab") as log:
         process = subprocess.Popen(
-            service.command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
+            service.command, stdout=log, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True, stdin=subprocess.DEVNULL, cwd=service.run_dir,
         )
     service.pid_file.write_text(str(process.pid))
     started = time.monotonic()
@@ -119,9 +204,7 @@ def start(service: Service) -> str:
                 f"{service.name}: exited with code {process.returncode}; see {service.log_file}"
             )
         if healthy(service.health_url):
-            return (
-                f"{service.name}: up in {time.monotonic() - started:.1f} s ({service.health_url})"
-            )
+            return f"{service.name}: up in {time.monotonic() - started:.1f} s ({service.health_url})"
         time.sleep(0.3)
     stop(service)
     raise RuntimeError(
@@ -153,6 +236,31 @@ def _group_alive(pgid: int) -> bool:
         return False
 
 
-def services() -> list[Service]:
+def services(config: StackConfig) -> list[Service]:
     """In start order; `down` stops them in reverse."""
-    return [tracking_server()]
+    return [tracking_server(config), model_server(config), nginx(config)]
+
+
+NO_MODEL_MESSAGE = (
+    f"no Production version of '{REGISTERED_MODEL_NAME}' in the registry yet. Train one: "
+    "FLORISENSE_DATA_DIR=/path/to/photos make train (or make demo), then make up again"
+)
+
+
+def up(config: StackConfig, only: set[str] | None = None) -> list[str]:
+    """Start the services in order; the model server only once a Production model exists."""
+    (config.run_dir / "mlflow").mkdir(parents=True, exist_ok=True)
+    messages = []
+    for service in services(config):
+        if only and service.name not in only:
+            continue
+        if service.name == "model-server" and not has_production_model(config):
+            raise RuntimeError(NO_MODEL_MESSAGE)
+        if service.name == "nginx":
+            write_nginx_config(config)
+        messages.append(start(service))
+    return messages
+
+
+def down(config: StackConfig) -> list[str]:
+    return [stop(service) for service in reversed(services(config))]

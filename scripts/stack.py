@@ -10,19 +10,26 @@ from florisense_model import stack
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("action", choices=["up", "down", "status", "restart"])
+    parser.add_argument("--only", action="append", choices=["mlflow", "model-server", "nginx"],
+                        help="limit `up` or `restart` to these services (repeatable)")
     args = parser.parse_args()
-    services = stack.services()
+    config = stack.StackConfig.from_env()
     try:
-        if args.action == "up":
-            for service in services:
-                print(stack.start(service), flush=True)
-            print(f"MLflow UI: {stack.tracking_uri()}  (logs: {stack.RUN_DIR / 'logs'})")
+        if args.action in ("up", "restart"):
+            if args.action == "restart":
+                for service in stack.services(config):
+                    if not args.only or service.name in args.only:
+                        print(stack.stop(service), flush=True)
+            for message in stack.up(config, set(args.only or [])):
+                print(message, flush=True)
+            print(f"MLflow UI: {config.tracking_uri}   web page: {config.web_url}   "
+                  f"logs: {config.run_dir / 'logs'}")
         elif args.action == "down":
-            for service in reversed(services):
-                print(stack.stop(service))
+            for message in stack.down(config):
+                print(message)
         else:
-            for service in services:
+            for service in stack.services(config):
                 state = "healthy" if stack.healthy(service.health_url) else "down"
                 print(f"{service.name}: pid {stack.running_pid(service)}, {state}")
     except RuntimeError as exc:
