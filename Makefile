@@ -13,6 +13,7 @@ include .env
 export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' .env)
 endif
 TRACKING_URI := http://127.0.0.1:$(or $(FLORISENSE_MLFLOW_PORT),5050)
+WEB_URL := http://127.0.0.1:$(or $(FLORISENSE_WEB_PORT),8080)
 
 .PHONY: setup test test-unit lint train up down status demo clean
 
@@ -35,23 +36,27 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-up: setup  ## start the stack as plain processes (MLflow tracking server on :5050)
+up: setup  ## start the stack: MLflow :5050, model server :5001, nginx :8080 (needs a Production model)
 	$(BIN)/python -m scripts.stack up
 
 down:  ## stop exactly what `make up` started
-	@test -x $(BIN)/python && $(BIN)/python -m scripts.stack down || echo "nothing to stop (no .venv)"
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m scripts.stack down; else echo "nothing to stop"; fi
 
 status:
 	$(BIN)/python -m scripts.stack status
 
-train: up  ## train, log, register and gate a new version on $$FLORISENSE_DATA_DIR
+train: setup  ## train, log, register and gate a new version on $$FLORISENSE_DATA_DIR
 	@test -n "$$FLORISENSE_DATA_DIR" || { echo "$(NO_PHOTOS)"; exit 2; }
+	$(BIN)/python -m scripts.stack up --only mlflow
 	MLFLOW_TRACKING_URI=$(TRACKING_URI) $(BIN)/mlflow run . --env-manager local
 
-demo: train  ## setup, start, train, and classify a few photos with models:/florisense/Production
-	MLFLOW_TRACKING_URI=$(TRACKING_URI) $(BIN)/python -m scripts.classify --per-folder 3 \
-		"$$FLORISENSE_DATA_DIR"/*/
-	@echo "MLflow UI (runs, metrics, plots, registry): $(TRACKING_URI)"
+demo: train  ## setup, start, train, then serve the new Production model and print the URLs
+	$(BIN)/python -m scripts.stack restart --only model-server --only nginx
+	$(BIN)/python -m scripts.predict --per-folder 2 "$$FLORISENSE_DATA_DIR"/*/
+	@echo
+	@echo "Web page:  $(WEB_URL)   (drop a photo, read the verdict)"
+	@echo "API:       curl -s -H 'Content-Type: application/json' -d @request.json $(WEB_URL)/predict"
+	@echo "MLflow UI: $(TRACKING_URI)"
 	@echo "Stop everything with: make down"
 
 NO_PHOTOS := FloriSense needs labelled photos: set FLORISENSE_DATA_DIR to a folder with one sub-folder \

@@ -21,7 +21,7 @@ DEFAULTS = {
 
 
 def render(values: dict[str, str], template: Path = TEMPLATE) -> str:
-    """The template with every ${NAME} replaced; a missing value is an error, not an empty string."""
+    """The template with every ${NAME} replaced; a missing value is an error, never empty."""
     text = template.read_text(encoding="utf-8")
     missing = sorted({name for name in _NAME.findall(text) if name not in values})
     if missing:

@@ -4,6 +4,7 @@ directory, health-checked at start and stopped exactly."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,12 +72,20 @@ def tracking_server(config: StackConfig) -> Service:
     return Service(
         name="mlflow",
         command=[
-            str(BIN / "mlflow"), "server", "--host", "127.0.0.1",
-            "--port", str(config.mlflow_port),
-            "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
-            "--artifacts-destination", str(data / "artifacts"), "--serve-artifacts",
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(config.mlflow_port),
+            "--backend-store-uri",
+            f"sqlite:///{data / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(data / "artifacts"),
+            "--serve-artifacts",
             # 1 worker and no job runner: 400 MB and 6 s instead of 2.4 GB and 18 s on 2 cores.
-            "--workers", "1",
+            "--workers",
+            "1",
         ],
         health_url=f"{config.tracking_uri}/health",
         run_dir=config.run_dir,
@@ -84,14 +94,25 @@ def tracking_server(config: StackConfig) -> Service:
 
 
 def model_server(config: StackConfig) -> Service:
-    """`mlflow models serve` of models:/florisense/Production, loaded through the tracking server."""
+    """`mlflow models serve` of models:/florisense/Production, loaded via the tracking server."""
     return Service(
         name="model-server",
         command=[
-            str(BIN / "mlflow"), "models", "serve",
-            "-m", f"models:/{REGISTERED_MODEL_NAME}/{PRODUCTION_STAGE}",
-            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(config.model_port),
-            "--workers", "1", "-t", "60",
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{REGISTERED_MODEL_NAME}/{PRODUCTION_STAGE}",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(config.model_port),
+            "--workers",
+            "1",
+            "-t",
+            "60",
         ],
         health_url=f"http://127.0.0.1:{config.model_port}/ping",
         run_dir=config.run_dir,
@@ -104,8 +125,15 @@ def nginx(config: StackConfig) -> Service:
     prefix = config.run_dir / "nginx"
     return Service(
         name="nginx",
-        command=[nginx_binary(), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                 "-g", "daemon off;"],
+        command=[
+            nginx_binary(),
+            "-p",
+            str(prefix),
+            "-c",
+            str(prefix / "nginx.conf"),
+            "-g",
+            "daemon off;",
+        ],
         health_url=f"{config.web_url}/",
         run_dir=config.run_dir,
         start_timeout_s=20.0,
@@ -117,7 +145,9 @@ def nginx_binary() -> str:
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).is_file()), None
     )
     if not found:
-        raise RuntimeError("nginx is not installed (Debian: apt-get install nginx libnginx-mod-http-js)")
+        raise RuntimeError(
+            "nginx is not installed (Debian: apt-get install nginx libnginx-mod-http-js)"
+        )
     return found
 
 
@@ -130,6 +160,9 @@ def write_nginx_config(config: StackConfig) -> Path:
     values.update({k: v for k, v in os.environ.items() if k.startswith("FLORISENSE_NGINX_")})
     values = {k.removeprefix("FLORISENSE_NGINX_"): v for k, v in values.items()}
     values.update(
+        # Workers run as whoever started the stack, so they can read the clone wherever it
+        # lives (a root-owned 0700 home included); compose uses the image's `nginx` user.
+        WORKER_USER=getpass.getuser(),
         MODEL_SERVER=f"127.0.0.1:{config.model_port}",
         LISTEN=f"127.0.0.1:{config.web_port}",
         RUNTIME_DIR=str(prefix / "runtime"),
@@ -185,15 +218,24 @@ def start(service: Service) -> str:
         )
     stop(service)  # a stale process from an earlier failed start
     service.log_file.parent.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-    } | service.env
+    env = (
+        os.environ
+        | {
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        }
+        | service.env
+    )
     with service.log_file.open("ab") as log:
         process = subprocess.Popen(
-            service.command, stdout=log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True, stdin=subprocess.DEVNULL, cwd=service.run_dir,
+            service.command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            cwd=service.run_dir,
         )
     service.pid_file.write_text(str(process.pid))
     started = time.monotonic()
@@ -204,7 +246,9 @@ def start(service: Service) -> str:
                 f"{service.name}: exited with code {process.returncode}; see {service.log_file}"
             )
         if healthy(service.health_url):
-            return f"{service.name}: up in {time.monotonic() - started:.1f} s ({service.health_url})"
+            return (
+                f"{service.name}: up in {time.monotonic() - started:.1f} s ({service.health_url})"
+            )
         time.sleep(0.3)
     stop(service)
     raise RuntimeError(
@@ -247,10 +291,10 @@ NO_MODEL_MESSAGE = (
 )
 
 
-def up(config: StackConfig, only: set[str] | None = None) -> list[str]:
-    """Start the services in order; the model server only once a Production model exists."""
+def up(config: StackConfig, only: set[str] | None = None) -> Iterator[str]:
+    """Start the services in order, reporting each as it comes up; the model server only once
+    a Production model exists (RuntimeError otherwise, with what is already up left running)."""
     (config.run_dir / "mlflow").mkdir(parents=True, exist_ok=True)
-    messages = []
     for service in services(config):
         if only and service.name not in only:
             continue
@@ -258,8 +302,7 @@ def up(config: StackConfig, only: set[str] | None = None) -> list[str]:
             raise RuntimeError(NO_MODEL_MESSAGE)
         if service.name == "nginx":
             write_nginx_config(config)
-        messages.append(start(service))
-    return messages
+        yield start(service)
 
 
 def down(config: StackConfig) -> list[str]:

@@ -11,8 +11,12 @@ from florisense_model import stack
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("action", choices=["up", "down", "status", "restart"])
-    parser.add_argument("--only", action="append", choices=["mlflow", "model-server", "nginx"],
-                        help="limit `up` or `restart` to these services (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["mlflow", "model-server", "nginx"],
+        help="limit `up` or `restart` to these services (repeatable)",
+    )
     args = parser.parse_args()
     config = stack.StackConfig.from_env()
     try:
@@ -23,8 +27,10 @@ def main() -> int:
                         print(stack.stop(service), flush=True)
             for message in stack.up(config, set(args.only or [])):
                 print(message, flush=True)
-            print(f"MLflow UI: {config.tracking_uri}   web page: {config.web_url}   "
-                  f"logs: {config.run_dir / 'logs'}")
+            print(
+                f"MLflow UI: {config.tracking_uri}   web page: {config.web_url}   "
+                f"logs: {config.run_dir / 'logs'}"
+            )
         elif args.action == "down":
             for message in stack.down(config):
                 print(message)

@@ -17,3 +17,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture
 def dataset_dir(tmp_path: Path) -> Path:
     return make_dataset(tmp_path / "photos")
+
+
+@pytest.fixture(scope="session")
+def serving_stack(tmp_path_factory):
+    """The whole no-Docker stack on free ports, started for real: MLflow tracking server, a small
+    model trained with `mlflow run` and promoted, `mlflow models serve`, nginx."""
+    from florisense_model import stack
+    from tests.helpers import make_dataset
+    from tests.integration.test_mlflow_run import SMALL, mlflow_run
+    from tests.servers import free_port
+
+    root = tmp_path_factory.mktemp("stack")
+    config = stack.StackConfig(
+        run_dir=root / "run", mlflow_port=free_port(), model_port=free_port(), web_port=free_port()
+    )
+    photos = make_dataset(root / "photos", per_class=20)
+    try:
+        list(stack.up(config, only={"mlflow"}))
+        trained = mlflow_run(config.tracking_uri, "-P", f"data_dir={photos}", *SMALL)
+        assert trained.returncode == 0, trained.stderr[-2000:]
+        list(stack.up(config))
+        yield config, photos
+    finally:
+        stack.down(config)

@@ -39,18 +39,24 @@ def stack(action: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_up_is_healthy_idempotent_and_down_stops_everything(tmp_path):
-    port = free_port()
-    env = child_env(FLORISENSE_RUN_DIR=str(tmp_path / "run"), FLORISENSE_MLFLOW_PORT=str(port))
-    up = stack("up", env)
+def test_up_without_a_model_says_how_to_train_and_down_stops_everything(tmp_path):
+    ports = {name: str(free_port()) for name in ("MLFLOW", "MODEL", "WEB")}
+    env = child_env(
+        FLORISENSE_RUN_DIR=str(tmp_path / "run"),
+        **{f"FLORISENSE_{name}_PORT": port for name, port in ports.items()},
+    )
+    mlflow_port = ports["MLFLOW"]
     try:
-        assert up.returncode == 0, up.stderr
+        up = stack("up", env)
+        assert up.returncode == 1
         assert "mlflow: up in" in up.stdout
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
-            assert response.status == 200
+        assert "no Production version of 'florisense'" in up.stderr and "make train" in up.stderr
+        assert "Traceback" not in up.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=5) as reply:
+            assert reply.status == 200
         pid = int((tmp_path / "run" / "mlflow.pid").read_text())
         again = stack("up", env)
-        assert "already running" in again.stdout
+        assert "mlflow: already running" in again.stdout
         assert int((tmp_path / "run" / "mlflow.pid").read_text()) == pid
         assert (tmp_path / "run" / "logs" / "mlflow.log").stat().st_size > 0
     finally:
@@ -58,6 +64,6 @@ def test_up_is_healthy_idempotent_and_down_stops_everything(tmp_path):
     assert "mlflow: stopped" in down.stdout
     assert not (tmp_path / "run" / "mlflow.pid").exists()
     with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-    assert not processes_mentioning(str(port))
+        urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=2)
+    assert not processes_mentioning(mlflow_port)
     assert "mlflow: not running" in stack("down", env).stdout
