@@ -15,9 +15,12 @@ endif
 TRACKING_URI := http://127.0.0.1:$(or $(FLORISENSE_MLFLOW_PORT),5050)
 WEB_URL := http://127.0.0.1:$(or $(FLORISENSE_WEB_PORT),8080)
 
-.PHONY: setup test test-unit lint train up down status demo clean
+.PHONY: setup system-deps test test-unit lint train up down status demo clean
 
-setup: $(VENV)/.installed  ## create .venv with the pinned dependencies (quick when up to date)
+setup: system-deps $(VENV)/.installed  ## Debian packages if missing, and .venv with the pinned deps
+
+system-deps:  ## nginx + njs, chromium, make, venv: installs what is missing (needs root)
+	@bash scripts/system_deps.sh
 
 # Re-installs only when pyproject.toml (the one place versions are pinned) changes.
 $(VENV)/.installed: pyproject.toml

@@ -170,6 +170,11 @@ def write_nginx_config(config: StackConfig) -> Path:
         HTML_DIR=str(PROJECT / "nginx" / "html"),
         NJS_DIR=str(PROJECT / "nginx" / "njs"),
     )
+    if not Path(values["NJS_MODULE"]).is_file():
+        raise RuntimeError(
+            f"nginx's njs module is missing ({values['NJS_MODULE']}): run `make system-deps` "
+            "or apt-get install libnginx-mod-http-js"
+        )
     target = prefix / "nginx.conf"
     target.write_text(nginx_config.render(values))
     return target

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages FloriSense needs beyond Python: make and venv support, nginx with its njs module
+# (the /predict error filter), and Chromium for the browser tests (Playwright drives it; it never
+# downloads a browser of its own). Installs only what is missing; needs root to install.
+set -euo pipefail
+
+missing=()
+command -v make >/dev/null || missing+=(make)
+python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
+[ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
+command -v chromium >/dev/null || missing+=(chromium)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "FloriSense needs these Debian packages: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}"
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
