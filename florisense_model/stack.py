@@ -126,7 +126,7 @@ def nginx(config: StackConfig) -> Service:
     return Service(
         name="nginx",
         command=[
-            nginx_binary(),
+            _find_nginx() or "nginx",
             "-p",
             str(prefix),
             "-c",
@@ -140,15 +140,10 @@ def nginx(config: StackConfig) -> Service:
     )
 
 
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
+def _find_nginx() -> str | None:
+    return shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).is_file()), None
     )
-    if not found:
-        raise RuntimeError(
-            "nginx is not installed (Debian: apt-get install nginx libnginx-mod-http-js)"
-        )
-    return found
 
 
 def write_nginx_config(config: StackConfig) -> Path:
@@ -156,6 +151,11 @@ def write_nginx_config(config: StackConfig) -> Path:
     prefix = config.run_dir / "nginx"
     for folder in (prefix / "runtime", prefix / "logs", config.run_dir / "logs"):
         folder.mkdir(parents=True, exist_ok=True)
+    if _find_nginx() is None:
+        raise RuntimeError(
+            "nginx is not installed: run `make system-deps` (Debian packages nginx and "
+            "libnginx-mod-http-js)"
+        )
     values = dict(nginx_config.DEFAULTS)
     values.update({k: v for k, v in os.environ.items() if k.startswith("FLORISENSE_NGINX_")})
     values = {k.removeprefix("FLORISENSE_NGINX_"): v for k, v in values.items()}
@@ -185,13 +185,22 @@ def has_production_model(config: StackConfig) -> bool:
 
     from florisense_model.registry import current_production
 
+    # Checked first: against a server that is down, the MLflow client retries for minutes.
+    if not healthy(f"{config.tracking_uri}/health"):
+        raise RuntimeError(
+            f"the MLflow tracking server at {config.tracking_uri} is not answering: start it "
+            "with `make up` (or python -m scripts.stack up --only mlflow)"
+        )
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
     try:
         return current_production(client) is not None
     except Exception as exc:  # a registry without the model raises RESOURCE_DOES_NOT_EXIST
         if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "not found" in str(exc).lower():
             return False
-        raise
+        raise RuntimeError(
+            f"cannot ask the registry at {config.tracking_uri} for a Production model: "
+            f"{str(exc).splitlines()[0][:200]}"
+        ) from exc
 
 
 def running_pid(service: Service) -> int | None:
