@@ -26,7 +26,7 @@ system-deps:  ## nginx + njs, chromium, make, venv: installs what is missing (ne
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[stack,dev]"
 	touch $@
 
 test: setup  ## the whole suite: unit, integration against a real MLflow server, real-data training
@@ -50,7 +50,7 @@ status:
 
 train: setup  ## train, log, register and gate a new version on $$FLORISENSE_DATA_DIR
 	@test -n "$$FLORISENSE_DATA_DIR" || { echo "$(NO_PHOTOS)"; exit 2; }
-	$(BIN)/python -m scripts.stack up --only mlflow
+	$(BIN)/python -m scripts.stack up --only s3 --only mlflow
 	MLFLOW_TRACKING_URI=$(TRACKING_URI) $(BIN)/mlflow run . --env-manager local
 
 demo: train  ## setup, start, train, then serve the new Production model and print the URLs

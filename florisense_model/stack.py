@@ -1,16 +1,18 @@
-"""The FloriSense stack on one machine, without Docker: the MLflow tracking server, the model
-server (`mlflow models serve`) and nginx as plain processes, with logs and pid files under one run
-directory, health-checked at start and stopped exactly."""
+"""The FloriSense stack on one machine, without Docker: the S3 server (`rclone serve s3`), the
+MLflow tracking server, the model server (`mlflow models serve`) and nginx as plain processes,
+with logs and pid files under one run directory, health-checked at start and stopped exactly."""
 
 from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,12 +25,25 @@ BIN = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parent.parent
 
 
+ARTIFACT_BUCKET = "mlflow-artifacts"
+# Only the S3 server and the tracking server ever see these; clients go through MLflow's proxy.
+S3_SECRET_NAMES = (
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "MLFLOW_S3_ENDPOINT_URL",
+)
+
+
 @dataclass(frozen=True)
 class StackConfig:
     run_dir: Path
     mlflow_port: int = 5050
     model_port: int = 5001
     web_port: int = 8080
+    s3_port: int = 9000
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -37,6 +52,7 @@ class StackConfig:
             mlflow_port=int(os.environ.get("FLORISENSE_MLFLOW_PORT", "5050")),
             model_port=int(os.environ.get("FLORISENSE_MODEL_PORT", "5001")),
             web_port=int(os.environ.get("FLORISENSE_WEB_PORT", "8080")),
+            s3_port=int(os.environ.get("FLORISENSE_S3_PORT", "9000")),
         )
 
     @property
@@ -47,6 +63,10 @@ class StackConfig:
     def web_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
 
 @dataclass
 class Service:
@@ -56,6 +76,10 @@ class Service:
     run_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     start_timeout_s: float = 90.0
+    # The S3 server answers an anonymous GET with an error: any HTTP answer means it is up.
+    any_status_is_healthy: bool = False
+    # Services that may see the S3 credentials; every other one starts without them.
+    keeps_secrets: bool = False
 
     @property
     def pid_file(self) -> Path:
@@ -66,9 +90,75 @@ class Service:
         return self.run_dir / "logs" / f"{self.name}.log"
 
 
+def s3_credentials(config: StackConfig) -> tuple[str, str]:
+    """S3_ACCESS_KEY / S3_SECRET_KEY from the environment (.env), else a random pair made once
+    for this run directory and kept there (mode 0600): never a literal secret in the repo."""
+    key, secret = os.environ.get("S3_ACCESS_KEY", ""), os.environ.get("S3_SECRET_KEY", "")
+    if key and secret:
+        return key, secret
+    stored = config.run_dir / "secrets" / "s3-credentials"
+    if not stored.is_file():
+        stored.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stored.touch(mode=0o600)
+        stored.write_text(f"florisense-{secrets.token_hex(6)}\n{secrets.token_urlsafe(30)}\n")
+    key, secret = stored.read_text().split()
+    return key, secret
+
+
+def s3_server(config: StackConfig) -> Service:
+    """A real S3 API on 127.0.0.1 (`rclone serve s3`); buckets are folders under run/s3."""
+    key, secret = s3_credentials(config)
+    return Service(
+        name="s3",
+        command=[
+            str(BIN / "rclone"),
+            "serve",
+            "s3",
+            "--addr",
+            f"127.0.0.1:{config.s3_port}",
+            "--auth-key",
+            f"{key},{secret}",
+            str(config.run_dir / "s3"),
+        ],
+        health_url=f"{config.s3_url}/",
+        run_dir=config.run_dir,
+        start_timeout_s=20.0,
+        any_status_is_healthy=True,
+        keeps_secrets=True,
+    )
+
+
+def s3_client(config: StackConfig):
+    import boto3
+
+    key, secret = s3_credentials(config)
+    return boto3.client(
+        "s3",
+        endpoint_url=config.s3_url,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+    )
+
+
+def ensure_bucket(config: StackConfig) -> str:
+    """Create the artifact bucket through the S3 API if it does not exist yet."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3_client(config).create_bucket(Bucket=ARTIFACT_BUCKET)
+        return f"s3: bucket {ARTIFACT_BUCKET} created"
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+            return f"s3: bucket {ARTIFACT_BUCKET} ready"
+        raise
+
+
 def tracking_server(config: StackConfig) -> Service:
-    """MLflow tracking server: SQL backend store, artifacts proxied by the server itself."""
+    """MLflow tracking server: SQL backend store; artifacts in S3, proxied by the server itself
+    so that clients and the model server need no S3 credentials."""
     data = config.run_dir / "mlflow"
+    key, secret = s3_credentials(config)
     return Service(
         name="mlflow",
         command=[
@@ -81,7 +171,7 @@ def tracking_server(config: StackConfig) -> Service:
             "--backend-store-uri",
             f"sqlite:///{data / 'mlflow.db'}",
             "--artifacts-destination",
-            str(data / "artifacts"),
+            f"s3://{ARTIFACT_BUCKET}",
             "--serve-artifacts",
             # 1 worker and no job runner: 400 MB and 6 s instead of 2.4 GB and 18 s on 2 cores.
             "--workers",
@@ -89,7 +179,13 @@ def tracking_server(config: StackConfig) -> Service:
         ],
         health_url=f"{config.tracking_uri}/health",
         run_dir=config.run_dir,
-        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        env={
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_S3_ENDPOINT_URL": config.s3_url,
+            "AWS_ACCESS_KEY_ID": key,
+            "AWS_SECRET_ACCESS_KEY": secret,
+        },
+        keeps_secrets=True,
     )
 
 
@@ -213,19 +309,25 @@ def running_pid(service: Service) -> int | None:
         return None
 
 
-def healthy(url: str) -> bool:
+def healthy(url: str, any_status: bool = False) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
+    except urllib.error.HTTPError as exc:
+        return any_status and exc.code < 500
     except OSError:
         return False
 
 
+def is_healthy(service: Service) -> bool:
+    return healthy(service.health_url, service.any_status_is_healthy)
+
+
 def start(service: Service) -> str:
     """Start the service unless it already runs; wait until its health URL answers."""
-    if running_pid(service) is not None and healthy(service.health_url):
+    if running_pid(service) is not None and is_healthy(service):
         return f"{service.name}: already running ({service.health_url})"
-    if healthy(service.health_url):
+    if is_healthy(service):
         raise RuntimeError(
             f"{service.name}: something not started by this stack already answers at "
             f"{service.health_url}; stop it or choose another port"
@@ -241,6 +343,8 @@ def start(service: Service) -> str:
         }
         | service.env
     )
+    if not service.keeps_secrets:
+        env = {k: v for k, v in env.items() if k not in S3_SECRET_NAMES}
     with service.log_file.open("ab") as log:
         process = subprocess.Popen(
             service.command,
@@ -259,7 +363,7 @@ def start(service: Service) -> str:
             raise RuntimeError(
                 f"{service.name}: exited with code {process.returncode}; see {service.log_file}"
             )
-        if healthy(service.health_url):
+        if is_healthy(service):
             return (
                 f"{service.name}: up in {time.monotonic() - started:.1f} s ({service.health_url})"
             )
@@ -296,7 +400,7 @@ def _group_alive(pgid: int) -> bool:
 
 def services(config: StackConfig) -> list[Service]:
     """In start order; `down` stops them in reverse."""
-    return [tracking_server(config), model_server(config), nginx(config)]
+    return [s3_server(config), tracking_server(config), model_server(config), nginx(config)]
 
 
 NO_MODEL_MESSAGE = (
@@ -317,6 +421,8 @@ def up(config: StackConfig, only: set[str] | None = None) -> Iterator[str]:
         if service.name == "nginx":
             write_nginx_config(config)
         yield start(service)
+        if service.name == "s3":
+            yield ensure_bucket(config)
 
 
 def down(config: StackConfig) -> list[str]:

@@ -14,7 +14,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["mlflow", "model-server", "nginx"],
+        choices=["s3", "mlflow", "model-server", "nginx"],
         help="limit `up` or `restart` to these services (repeatable)",
     )
     args = parser.parse_args()
@@ -36,7 +36,7 @@ def main() -> int:
                 print(message)
         else:
             for service in stack.services(config):
-                state = "healthy" if stack.healthy(service.health_url) else "down"
+                state = "healthy" if stack.is_healthy(service) else "down"
                 print(f"{service.name}: pid {stack.running_pid(service)}, {state}")
     except RuntimeError as exc:
         print(f"florisense: error: {exc}", file=sys.stderr)

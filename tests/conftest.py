@@ -34,7 +34,7 @@ def serving_stack(tmp_path_factory):
     )
     photos = make_dataset(root / "photos", per_class=20)
     try:
-        list(stack.up(config, only={"mlflow"}))
+        list(stack.up(config, only={"s3", "mlflow"}))
         trained = mlflow_run(config.tracking_uri, "-P", f"data_dir={photos}", *SMALL)
         assert trained.returncode == 0, trained.stderr[-2000:]
         list(stack.up(config))

@@ -14,7 +14,8 @@ from tests.conftest import ROOT
 def test_every_dependency_is_pinned_exactly():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert pinned_versions(project["dependencies"])  # raises on any unpinned entry
-    assert pinned_versions(project["optional-dependencies"]["dev"])
+    for extra in ("dev", "stack", "server"):
+        assert pinned_versions(project["optional-dependencies"][extra])
 
 
 def test_conda_yaml_pins_equal_pyproject():

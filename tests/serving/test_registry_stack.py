@@ -1,0 +1,133 @@
+"""The stack's registry and S3 storage, for real: artifacts are objects in the bucket, the model
+server works without S3 credentials, a promotion reaches /predict, and a full stop and start
+loses nothing. Runs after the nginx tests (it changes the served version)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from florisense_model import stack
+from tests.integration.test_mlflow_run import SMALL, mlflow_run, summary_of
+from tests.serving.helpers import post_json, records
+
+pytestmark = pytest.mark.integration
+CREDENTIAL_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_ACCESS_KEY", "S3_SECRET_KEY")
+
+
+def client(config) -> MlflowClient:
+    return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+
+
+def served_run_id(config, photos: Path) -> str:
+    image = base64.b64encode(next(photos.glob("grass/*.jpg")).read_bytes()).decode()
+    status, _, payload = post_json(f"{config.web_url}/predict", records(image))
+    assert status == 200, payload
+    return payload["predictions"][0]["run_id"]
+
+
+def bucket_keys(config) -> list[str]:
+    s3 = stack.s3_client(config)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=stack.ARTIFACT_BUCKET)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def process_environment(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_run_artifacts_and_the_model_are_objects_in_the_bucket(serving_stack):
+    config, _ = serving_stack
+    production = client(config).get_latest_versions("florisense", stages=["Production"])[0]
+    keys = bucket_keys(config)
+    run_keys = [k for k in keys if f"/{production.run_id}/artifacts/" in k]
+    for name in ("dataset/report.json", "dataset/test.csv", "plots/confusion_matrix.png"):
+        assert any(k.endswith(name) for k in run_keys), name
+    model_keys = [k for k in keys if "/models/" in k]
+    for name in (
+        "MLmodel",
+        "artifacts/model.keras",
+        "artifacts/labels.json",
+        "code/florisense_model/pyfunc.py",
+        "requirements.txt",
+    ):
+        assert any(k.endswith(name) for k in model_keys), name
+
+
+def test_model_server_runs_without_s3_credentials(serving_stack):
+    config, photos = serving_stack
+    pid = stack.running_pid(stack.model_server(config))
+    assert pid is not None
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for process in [pid, *map(int, children)]:
+        environment = process_environment(process)
+        assert not set(CREDENTIAL_NAMES) & set(environment), process
+        assert "MLFLOW_S3_ENDPOINT_URL" not in environment
+        assert environment["MLFLOW_TRACKING_URI"] == config.tracking_uri
+    tracking = process_environment(stack.running_pid(stack.tracking_server(config)))
+    assert tracking["AWS_ACCESS_KEY_ID"]  # only the tracking server talks to S3
+    assert served_run_id(config, photos)
+
+
+def test_a_promotion_reaches_predict_after_a_model_server_restart(serving_stack):
+    config, photos = serving_stack
+    before = served_run_id(config, photos)
+    result = mlflow_run(
+        config.tracking_uri,
+        "-P",
+        f"data_dir={photos}",
+        *SMALL,
+        "-P",
+        "promote=skip",
+        "-P",
+        "seed=7",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    new = summary_of(result)
+    assert served_run_id(config, photos) == before  # registered, not promoted: nothing changes
+    promoted = mlflow_run(config.tracking_uri, "-e", "promote", "-P", f"version={new['version']}")
+    assert promoted.returncode == 0, promoted.stderr[-2000:]
+    stack.stop(stack.model_server(config))
+    list(stack.up(config, only={"model-server"}))
+    assert served_run_id(config, photos) == new["run_id"] != before
+
+
+def test_stop_and_start_of_the_whole_stack_loses_nothing(serving_stack):
+    config, photos = serving_stack
+    registry = client(config)
+    versions = {
+        v.version: (v.run_id, v.current_stage)
+        for v in registry.search_model_versions("name='florisense'")
+    }
+    alias = registry.get_model_version_by_alias("florisense", "production").version
+    runs = {
+        r.info.run_id: r.data.metrics.get("test_accuracy")
+        for r in registry.search_runs(experiment_ids=["0"])
+    }
+    keys = set(bucket_keys(config))
+    served = served_run_id(config, photos)
+
+    assert all(message.endswith("stopped") for message in stack.down(config))
+    assert stack.running_pid(stack.tracking_server(config)) is None
+    list(stack.up(config))
+
+    registry = client(config)
+    assert {
+        v.version: (v.run_id, v.current_stage)
+        for v in registry.search_model_versions("name='florisense'")
+    } == versions
+    assert registry.get_model_version_by_alias("florisense", "production").version == alias
+    assert {
+        r.info.run_id: r.data.metrics.get("test_accuracy")
+        for r in registry.search_runs(experiment_ids=["0"])
+    } == runs
+    assert keys <= set(bucket_keys(config))
+    mlflow.set_tracking_uri(config.tracking_uri)
+    local = mlflow.artifacts.download_artifacts(f"models:/florisense/{alias}")
+    assert (Path(local) / "artifacts" / "model.keras").stat().st_size > 100_000
+    assert served_run_id(config, photos) == served
