@@ -5,6 +5,7 @@ with logs and pid files under one run directory, health-checked at start and sto
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import secrets
 import shutil
@@ -44,6 +45,14 @@ class StackConfig:
     model_port: int = 5001
     web_port: int = 8080
     s3_port: int = 9000
+    # The follower's second model-server slot (blue/green), and how often it polls the registry.
+    model_alt_port: int = 0
+    follow_interval_s: float = 10.0
+
+    def slot_port(self, slot: str) -> int:
+        if slot == "a":
+            return self.model_port
+        return self.model_alt_port or self.model_port + 1
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -53,6 +62,8 @@ class StackConfig:
             model_port=int(os.environ.get("FLORISENSE_MODEL_PORT", "5001")),
             web_port=int(os.environ.get("FLORISENSE_WEB_PORT", "8080")),
             s3_port=int(os.environ.get("FLORISENSE_S3_PORT", "9000")),
+            model_alt_port=int(os.environ.get("FLORISENSE_MODEL_ALT_PORT", "0")),
+            follow_interval_s=float(os.environ.get("FLORISENSE_FOLLOW_INTERVAL", "10")),
         )
 
     @property
@@ -72,7 +83,7 @@ class StackConfig:
 class Service:
     name: str
     command: list[str]
-    health_url: str
+    health_url: str | None  # None: healthy while the process runs
     run_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     start_timeout_s: float = 90.0
@@ -189,31 +200,95 @@ def tracking_server(config: StackConfig) -> Service:
     )
 
 
-def model_server(config: StackConfig) -> Service:
-    """`mlflow models serve` of models:/florisense/Production, loaded via the tracking server."""
+def model_server(config: StackConfig, slot: str = "a", version: str | None = None) -> Service:
+    """`mlflow models serve` in slot "a" or "b", loaded via the tracking server: the Production
+    stage, or an exact version (what the follower starts, so it serves what it checked)."""
+    port = config.slot_port(slot)
+    reference = version or PRODUCTION_STAGE
     return Service(
-        name="model-server",
+        name="model-server" if slot == "a" else "model-server-b",
         command=[
             str(BIN / "mlflow"),
             "models",
             "serve",
             "-m",
-            f"models:/{REGISTERED_MODEL_NAME}/{PRODUCTION_STAGE}",
+            f"models:/{REGISTERED_MODEL_NAME}/{reference}",
             "--env-manager",
             "local",
             "-h",
             "127.0.0.1",
             "-p",
-            str(config.model_port),
+            str(port),
             "--workers",
             "1",
             "-t",
             "60",
         ],
-        health_url=f"http://127.0.0.1:{config.model_port}/ping",
+        health_url=f"http://127.0.0.1:{port}/ping",
         run_dir=config.run_dir,
         env={"MLFLOW_TRACKING_URI": config.tracking_uri},
         start_timeout_s=180.0,
+    )
+
+
+def follower(config: StackConfig) -> Service:
+    """Watches the registry and moves the served model to each new Production version."""
+    return Service(
+        name="follower",
+        command=[
+            str(BIN / "python"),
+            "-m",
+            "scripts.follow_production",
+            "--interval",
+            str(config.follow_interval_s),
+        ],
+        health_url=None,
+        run_dir=config.run_dir,
+        env={
+            "FLORISENSE_RUN_DIR": str(config.run_dir),
+            "FLORISENSE_MLFLOW_PORT": str(config.mlflow_port),
+            "FLORISENSE_MODEL_PORT": str(config.model_port),
+            "FLORISENSE_MODEL_ALT_PORT": str(config.slot_port("b")),
+            "FLORISENSE_WEB_PORT": str(config.web_port),
+            "FLORISENSE_S3_PORT": str(config.s3_port),
+            "PYTHONPATH": str(PROJECT),
+        },
+        start_timeout_s=5.0,
+    )
+
+
+def active_slot(config: StackConfig) -> dict[str, str | None]:
+    """Which model-server slot nginx sends /predict to, and the version it serves."""
+    try:
+        return json.loads((config.run_dir / "model-server.active").read_text())
+    except (FileNotFoundError, ValueError):
+        return {"slot": "a", "version": None}
+
+
+def set_active_slot(config: StackConfig, slot: str, version: str | None) -> None:
+    target = config.run_dir / "model-server.active"
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"slot": slot, "version": version}))
+    temporary.replace(target)  # atomic: a reader sees the old or the new state, never half
+
+
+def reload_nginx(config: StackConfig) -> None:
+    """Re-render the configuration and reload nginx gracefully: old workers finish the requests
+    they hold, new ones use the new upstream. No request is dropped."""
+    conf = write_nginx_config(config)
+    subprocess.run(
+        [
+            _find_nginx() or "nginx",
+            "-p",
+            str(config.run_dir / "nginx"),
+            "-c",
+            str(conf),
+            "-s",
+            "reload",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
 
 
@@ -259,7 +334,7 @@ def write_nginx_config(config: StackConfig) -> Path:
         # Workers run as whoever started the stack, so they can read the clone wherever it
         # lives (a root-owned 0700 home included); compose uses the image's `nginx` user.
         WORKER_USER=getpass.getuser(),
-        MODEL_SERVER=f"127.0.0.1:{config.model_port}",
+        MODEL_SERVER=f"127.0.0.1:{config.slot_port(str(active_slot(config)['slot']))}",
         LISTEN=f"127.0.0.1:{config.web_port}",
         RUNTIME_DIR=str(prefix / "runtime"),
         LOG_DIR=str(config.run_dir / "logs"),
@@ -320,6 +395,8 @@ def healthy(url: str, any_status: bool = False) -> bool:
 
 
 def is_healthy(service: Service) -> bool:
+    if service.health_url is None:
+        return running_pid(service) is not None
     return healthy(service.health_url, service.any_status_is_healthy)
 
 
@@ -363,7 +440,9 @@ def start(service: Service) -> str:
             raise RuntimeError(
                 f"{service.name}: exited with code {process.returncode}; see {service.log_file}"
             )
-        if is_healthy(service):
+        if service.health_url is None and time.monotonic() - started > 1.0:
+            return f"{service.name}: running (pid {process.pid})"
+        if service.health_url is not None and is_healthy(service):
             return (
                 f"{service.name}: up in {time.monotonic() - started:.1f} s ({service.health_url})"
             )
@@ -399,8 +478,15 @@ def _group_alive(pgid: int) -> bool:
 
 
 def services(config: StackConfig) -> list[Service]:
-    """In start order; `down` stops them in reverse."""
-    return [s3_server(config), tracking_server(config), model_server(config), nginx(config)]
+    """In start order; `down` stops them in reverse. Slot b is started only by the follower."""
+    return [
+        s3_server(config),
+        tracking_server(config),
+        model_server(config, "a"),
+        model_server(config, "b"),
+        nginx(config),
+        follower(config),
+    ]
 
 
 NO_MODEL_MESSAGE = (
@@ -414,15 +500,34 @@ def up(config: StackConfig, only: set[str] | None = None) -> Iterator[str]:
     a Production model exists (RuntimeError otherwise, with what is already up left running)."""
     (config.run_dir / "mlflow").mkdir(parents=True, exist_ok=True)
     for service in services(config):
-        if only and service.name not in only:
+        if (only and service.name not in only) or service.name == "model-server-b":
             continue
-        if service.name == "model-server" and not has_production_model(config):
-            raise RuntimeError(NO_MODEL_MESSAGE)
+        if service.name == "model-server":
+            yield from _start_model_server(config)
+            continue
         if service.name == "nginx":
             write_nginx_config(config)
         yield start(service)
         if service.name == "s3":
             yield ensure_bucket(config)
+
+
+def _start_model_server(config: StackConfig) -> Iterator[str]:
+    """Keep the active slot if it runs; else serve Production in slot a and record its version."""
+    active = active_slot(config)
+    current = model_server(config, str(active["slot"]))
+    if running_pid(current) is not None and is_healthy(current):
+        yield f"{current.name}: already running ({current.health_url})"
+        return
+    if not has_production_model(config):
+        raise RuntimeError(NO_MODEL_MESSAGE)
+    from florisense_model.serving import production_version
+
+    version = production_version(config.tracking_uri)
+    yield start(model_server(config, "a"))
+    set_active_slot(config, "a", version)
+    if active["slot"] != "a" and is_healthy(nginx(config)):
+        reload_nginx(config)  # it still points at the other slot
 
 
 def down(config: StackConfig) -> list[str]:

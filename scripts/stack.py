@@ -14,7 +14,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["s3", "mlflow", "model-server", "nginx"],
+        choices=["s3", "mlflow", "model-server", "nginx", "follower"],
         help="limit `up` or `restart` to these services (repeatable)",
     )
     args = parser.parse_args()
@@ -23,8 +23,12 @@ def main() -> int:
         if args.action in ("up", "restart"):
             if args.action == "restart":
                 for service in stack.services(config):
-                    if not args.only or service.name in args.only:
+                    # Restarting the model server restarts whichever slot serves.
+                    name = service.name.replace("model-server-b", "model-server")
+                    if not args.only or name in args.only:
                         print(stack.stop(service), flush=True)
+                if not args.only or "model-server" in args.only:
+                    stack.set_active_slot(config, "a", None)
             for message in stack.up(config, set(args.only or [])):
                 print(message, flush=True)
             print(

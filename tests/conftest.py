@@ -30,7 +30,13 @@ def serving_stack(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("stack")
     config = stack.StackConfig(
-        run_dir=root / "run", mlflow_port=free_port(), model_port=free_port(), web_port=free_port()
+        run_dir=root / "run",
+        mlflow_port=free_port(),
+        model_port=free_port(),
+        web_port=free_port(),
+        s3_port=free_port(),
+        model_alt_port=free_port(),
+        follow_interval_s=2.0,
     )
     photos = make_dataset(root / "photos", per_class=20)
     try:

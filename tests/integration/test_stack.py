@@ -40,7 +40,7 @@ def stack(action: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_up_without_a_model_says_how_to_train_and_down_stops_everything(tmp_path):
-    ports = {name: str(free_port()) for name in ("MLFLOW", "MODEL", "WEB")}
+    ports = {name: str(free_port()) for name in ("MLFLOW", "MODEL", "WEB", "S3")}
     env = child_env(
         FLORISENSE_RUN_DIR=str(tmp_path / "run"),
         **{f"FLORISENSE_{name}_PORT": port for name, port in ports.items()},
@@ -49,7 +49,7 @@ def test_up_without_a_model_says_how_to_train_and_down_stops_everything(tmp_path
     try:
         up = stack("up", env)
         assert up.returncode == 1
-        assert "mlflow: up in" in up.stdout
+        assert "s3: up in" in up.stdout and "mlflow: up in" in up.stdout
         assert "no Production version of 'florisense'" in up.stderr and "make train" in up.stderr
         assert "Traceback" not in up.stderr
         with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=5) as reply:
@@ -61,7 +61,7 @@ def test_up_without_a_model_says_how_to_train_and_down_stops_everything(tmp_path
         assert (tmp_path / "run" / "logs" / "mlflow.log").stat().st_size > 0
     finally:
         down = stack("down", env)
-    assert "mlflow: stopped" in down.stdout
+    assert "mlflow: stopped" in down.stdout and "s3: stopped" in down.stdout
     assert not (tmp_path / "run" / "mlflow.pid").exists()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=2)

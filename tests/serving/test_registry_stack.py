@@ -5,6 +5,8 @@ loses nothing. Runs after the nginx tests (it changes the served version)."""
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from pathlib import Path
 
 import mlflow
@@ -74,7 +76,7 @@ def test_model_server_runs_without_s3_credentials(serving_stack):
     assert served_run_id(config, photos)
 
 
-def test_a_promotion_reaches_predict_after_a_model_server_restart(serving_stack):
+def test_the_served_model_follows_a_promotion_without_dropping_requests(serving_stack):
     config, photos = serving_stack
     before = served_run_id(config, photos)
     result = mlflow_run(
@@ -90,11 +92,41 @@ def test_a_promotion_reaches_predict_after_a_model_server_restart(serving_stack)
     assert result.returncode == 0, result.stderr[-2000:]
     new = summary_of(result)
     assert served_run_id(config, photos) == before  # registered, not promoted: nothing changes
-    promoted = mlflow_run(config.tracking_uri, "-e", "promote", "-P", f"version={new['version']}")
-    assert promoted.returncode == 0, promoted.stderr[-2000:]
-    stack.stop(stack.model_server(config))
-    list(stack.up(config, only={"model-server"}))
-    assert served_run_id(config, photos) == new["run_id"] != before
+
+    statuses: list[int] = []
+    runs: list[str] = []
+    stop = threading.Event()
+
+    def keep_asking() -> None:  # a client that never stops while the model changes under it
+        image = base64.b64encode(next(photos.glob("grass/*.jpg")).read_bytes()).decode()
+        while not stop.is_set():
+            status, _, payload = post_json(f"{config.web_url}/predict", records(image))
+            statuses.append(status)
+            if status == 200:
+                runs.append(payload["predictions"][0]["run_id"])
+            time.sleep(0.05)
+
+    client_thread = threading.Thread(target=keep_asking)
+    client_thread.start()
+    try:
+        promoted = mlflow_run(
+            config.tracking_uri, "-e", "promote", "-P", f"version={new['version']}"
+        )
+        assert promoted.returncode == 0, promoted.stderr[-2000:]
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and (not runs or runs[-1] != new["run_id"]):
+            time.sleep(1)
+        time.sleep(8)  # past the old slot's drain and stop
+    finally:
+        stop.set()
+        client_thread.join(timeout=60)
+    assert runs and runs[-1] == new["run_id"] != before
+    assert runs[0] == before
+    assert set(statuses) == {200}, f"{len(statuses)} requests: {sorted(set(statuses))}"
+    assert stack.active_slot(config) == {"slot": "b", "version": new["version"]}
+    assert stack.running_pid(stack.model_server(config, "a")) is None  # the old slot is gone
+    log = (config.run_dir / "logs" / "follower.log").read_text()
+    assert f"nginx now sends /predict to slot b (version {new['version']})" in log
 
 
 def test_stop_and_start_of_the_whole_stack_loses_nothing(serving_stack):
@@ -112,8 +144,8 @@ def test_stop_and_start_of_the_whole_stack_loses_nothing(serving_stack):
     keys = set(bucket_keys(config))
     served = served_run_id(config, photos)
 
-    assert all(message.endswith("stopped") for message in stack.down(config))
-    assert stack.running_pid(stack.tracking_server(config)) is None
+    stack.down(config)
+    assert all(stack.running_pid(service) is None for service in stack.services(config))
     list(stack.up(config))
 
     registry = client(config)
