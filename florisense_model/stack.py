@@ -351,10 +351,9 @@ def write_nginx_config(config: StackConfig) -> Path:
     return target
 
 
-def has_production_model(config: StackConfig) -> bool:
-    from mlflow import MlflowClient
-
-    from florisense_model.registry import current_production
+def require_production_version(config: StackConfig) -> str:
+    """The Production version number, or a RuntimeError that says what to do."""
+    from florisense_model.serving import production_version
 
     # Checked first: against a server that is down, the MLflow client retries for minutes.
     if not healthy(f"{config.tracking_uri}/health"):
@@ -362,16 +361,16 @@ def has_production_model(config: StackConfig) -> bool:
             f"the MLflow tracking server at {config.tracking_uri} is not answering: start it "
             "with `make up` (or python -m scripts.stack up --only mlflow)"
         )
-    client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
     try:
-        return current_production(client) is not None
-    except Exception as exc:  # a registry without the model raises RESOURCE_DOES_NOT_EXIST
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "not found" in str(exc).lower():
-            return False
+        version = production_version(config.tracking_uri)
+    except Exception as exc:
         raise RuntimeError(
             f"cannot ask the registry at {config.tracking_uri} for a Production model: "
             f"{str(exc).splitlines()[0][:200]}"
         ) from exc
+    if version is None:
+        raise RuntimeError(NO_MODEL_MESSAGE)
+    return version
 
 
 def running_pid(service: Service) -> int | None:
@@ -519,11 +518,7 @@ def _start_model_server(config: StackConfig) -> Iterator[str]:
     if running_pid(current) is not None and is_healthy(current):
         yield f"{current.name}: already running ({current.health_url})"
         return
-    if not has_production_model(config):
-        raise RuntimeError(NO_MODEL_MESSAGE)
-    from florisense_model.serving import production_version
-
-    version = production_version(config.tracking_uri)
+    version = require_production_version(config)
     yield start(model_server(config, "a"))
     set_active_slot(config, "a", version)
     if active["slot"] != "a" and is_healthy(nginx(config)):
