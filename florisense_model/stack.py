@@ -4,6 +4,7 @@ with logs and pid files under one run directory, health-checked at start and sto
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -374,13 +375,25 @@ def require_production_version(config: StackConfig) -> str:
 
 
 def running_pid(service: Service) -> int | None:
-    """The pid from the service's pid file if that process is still alive."""
+    """The pid from the service's pid file if that process is still alive (not a zombie)."""
     try:
         pid = int(service.pid_file.read_text().strip())
         os.kill(pid, 0)
-        return pid
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
+    _reap(pid)
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return None
+    return None if state == "Z" else pid
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a service this process started (a test, `make` runs a new
+    process each time): otherwise it stays a zombie and looks alive."""
+    with contextlib.suppress(ChildProcessError):  # not our child: its parent or init reaps it
+        os.waitpid(pid, os.WNOHANG)
 
 
 def healthy(url: str, any_status: bool = False) -> bool:
@@ -461,6 +474,7 @@ def stop(service: Service, timeout_s: float = 20.0) -> str:
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and _group_alive(pid):
+        _reap(pid)
         time.sleep(0.2)
     if _group_alive(pid):
         os.killpg(pid, signal.SIGKILL)
@@ -469,11 +483,16 @@ def stop(service: Service, timeout_s: float = 20.0) -> str:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+    """Whether any process of the group still runs. Zombies do not count: a service started by a
+    process that outlives it (a test run, the follower) stays one until that process reaps it."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def services(config: StackConfig) -> list[Service]:
