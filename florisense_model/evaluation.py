@@ -28,7 +28,7 @@ def classification_metrics(
     result = {
         "accuracy": metrics.accuracy_score(y_true, y_pred),
         "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
-        "log_loss": metrics.log_loss(y_true, np.clip(probabilities, 1e-7, 1.0), labels=labels),
+        "log_loss": metrics.log_loss(y_true, _clipped(probabilities), labels=labels),
         "samples": float(len(y_true)),
     }
     if len(set(y_true.tolist())) == len(classes) == 2:
@@ -39,6 +39,12 @@ def classification_metrics(
         result[f"f1_{name}"] = f1[index]
         result[f"support_{name}"] = float(support[index])
     return {f"{prefix}{key}": float(value) for key, value in result.items()}
+
+
+def _clipped(probabilities: np.ndarray) -> np.ndarray:
+    """Away from 0 (log loss would be infinite) and renormalised, so rows still sum to 1."""
+    clipped = np.clip(probabilities.astype(np.float64), 1e-7, 1.0)
+    return clipped / clipped.sum(axis=1, keepdims=True)
 
 
 def plot_confusion_matrix(
