@@ -33,6 +33,7 @@ def _summary(samples: list[float], images_per_call: int) -> dict[str, float]:
     return {
         "p50_ms": round(p50 * 1000, 2),
         "p95_ms": round(float(np.percentile(samples, 95)) * 1000, 2),
+        "p99_ms": round(float(np.percentile(samples, 99)) * 1000, 2),
         "images_per_s": round(images_per_call / p50, 1),
         "calls": len(samples),
     }

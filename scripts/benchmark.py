@@ -1,0 +1,85 @@
+"""One bounded benchmark run on the same photos: the in-process floor and pyfunc, /invocations
+direct, /predict through nginx at concurrency 1, 4, 8 (one image) and with 32-image requests,
+cold start of `mlflow models serve`, and its resident memory. Prints a table, writes JSON.
+Talks only to 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from florisense_model import stack
+from florisense_model.benchmark import benchmark_in_process
+from florisense_model.client import request_body
+from florisense_model.load import cold_start, load
+from scripts.classify import image_files
+from scripts.cli import run_cli
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", required=True, nargs="+", help="photo files or folders")
+    parser.add_argument("--url", default="http://127.0.0.1:8080/predict")
+    parser.add_argument(
+        "--invocations-url",
+        default="",
+        help="default: the model server slot the stack's nginx uses now",
+    )
+    parser.add_argument("--model-uri", default="models:/florisense/Production")
+    parser.add_argument("--requests", type=int, default=25, help="requests per worker")
+    parser.add_argument("--repeats", type=int, default=30, help="in-process repetitions")
+    parser.add_argument("--json", default="", help="write every figure to this file")
+    args = parser.parse_args()
+    if not args.invocations_url:
+        config = stack.StackConfig.from_env()
+        port = config.slot_port(str(stack.active_slot(config)["slot"]))
+        args.invocations_url = f"http://127.0.0.1:{port}/invocations"
+    files = image_files(args.images)
+    result = benchmark_in_process(args.model_uri, files, args.repeats)
+    one = next(f for f in files if f.name == result["image"]["file"])
+    one_body = request_body([one.read_bytes()])
+    batch_body = request_body([files[i % len(files)].read_bytes() for i in range(32)])
+
+    result["invocations_c1"] = load(args.invocations_url, one_body, 1, args.requests)
+    for concurrency in (1, 4, 8):
+        result[f"predict_c{concurrency}"] = load(args.url, one_body, concurrency, args.requests)
+    result["predict_batch32_c1"] = load(args.url, batch_body, 1, max(3, args.requests // 5), 32)
+    result["cold_start"] = cold_start(
+        os.environ.get("MLFLOW_TRACKING_URI", ""), free_port(), one_body
+    )
+
+    floor_ms = result["floor_one_image"]["p50_ms"]
+    floor_ips = result["floor_batch_32"]["images_per_s"]
+    print(
+        f"{'measure':<22}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'img/s':>9}"
+        f"{'errors':>8}  ratio to floor"
+    )
+    for key, value in result.items():
+        if not isinstance(value, dict) or "p50_ms" not in value:
+            continue
+        batch = value.get("images_per_request", 1) > 1 or "batch" in key
+        ratio = value["images_per_s"] / floor_ips if batch else (value["p50_ms"] or 0) / floor_ms
+        errors = sum(value.get("errors", {}).values())
+        print(
+            f"{key:<22}{value['p50_ms'] or 0:>9.1f}{value.get('p95_ms') or 0:>9.1f}"
+            f"{value.get('p99_ms') or 0:>9.1f}{value['images_per_s']:>9.1f}{errors:>8}  "
+            f"{ratio:.2f}x {'throughput' if batch else 'latency'}"
+        )
+        value["ratio_to_floor"] = round(ratio, 3)
+    print(f"cold start: {result['cold_start']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,71 @@
+"""scripts/benchmark.py runs briefly against the real test stack and reports every figure.
+No timing is asserted: these machines are shared (README, "Performance")."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.servers import child_env
+
+pytestmark = pytest.mark.integration
+SECTIONS = (
+    "floor_one_image",
+    "pyfunc_one_image",
+    "floor_batch_32",
+    "pyfunc_batch_32",
+    "invocations_c1",
+    "predict_c1",
+    "predict_c4",
+    "predict_c8",
+    "predict_batch32_c1",
+)
+
+
+def test_benchmark_reports_every_figure(serving_stack, tmp_path):
+    config, photos = serving_stack
+    out = tmp_path / "bench.json"
+    env = child_env(
+        MLFLOW_TRACKING_URI=config.tracking_uri,
+        FLORISENSE_RUN_DIR=str(config.run_dir),
+        FLORISENSE_MODEL_PORT=str(config.model_port),
+        FLORISENSE_MODEL_ALT_PORT=str(config.slot_port("b")),
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.benchmark",
+            "--images",
+            str(photos),
+            "--url",
+            f"{config.web_url}/predict",
+            "--requests",
+            "2",
+            "--repeats",
+            "3",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    for section in SECTIONS:
+        assert figures[section]["p50_ms"] > 0, section
+        assert figures[section]["ratio_to_floor"] > 0, section
+    for section in ("invocations_c1", "predict_c1", "predict_c4", "predict_c8"):
+        assert figures[section]["errors"] == {}, section
+    assert figures["predict_c8"]["requests"] == 16
+    assert figures["predict_batch32_c1"]["images_per_request"] == 32
+    assert figures["cold_start"]["cold_start_s"] > 0
+    assert figures["cold_start"]["rss_mb"] > 100
+    assert "ratio to floor" in result.stdout
