@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -15,6 +14,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from florisense_model.serving import MODEL_URI, serve_command
+from florisense_model.stack import terminate_group
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -112,21 +114,7 @@ def cold_start(tracking_uri: str, port: int, body: bytes, timeout_s: float = 180
     }
     started = time.perf_counter()
     process = subprocess.Popen(
-        [
-            str(mlflow),
-            "models",
-            "serve",
-            "-m",
-            "models:/florisense/Production",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--workers",
-            "1",
-        ],
+        serve_command(MODEL_URI, "127.0.0.1", port),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -151,9 +139,4 @@ def cold_start(tracking_uri: str, port: int, body: bytes, timeout_s: float = 180
         load(f"http://127.0.0.1:{port}/invocations", body, 1, 10)
         return {"cold_start_s": round(first, 2), "rss_mb": group_rss_mb(process.pid)}
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        terminate_group(process.pid)

@@ -64,24 +64,29 @@ def serve_production(host: str, port: int, workers: int = 1, timeout_s: int = 60
         raise ValueError("set MLFLOW_TRACKING_URI to the tracking server (http://host:port)")
     version = wait_for_production(tracking_uri, lambda m: print(m, file=sys.stderr, flush=True))
     print(f"serving {MODEL_URI} (version {version})", file=sys.stderr, flush=True)
+    command = serve_command(MODEL_URI, host, port, workers, timeout_s)
+    os.execv(command[0], command)
+
+
+def serve_command(
+    model_uri: str, host: str, port: int, workers: int = 1, timeout_s: int = 60
+) -> list[str]:
+    """`mlflow models serve` in this environment: the one place its command line is built."""
     mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    os.execv(
+    return [
         mlflow,
-        [
-            mlflow,
-            "models",
-            "serve",
-            "-m",
-            MODEL_URI,
-            "--env-manager",
-            "local",
-            "-h",
-            host,
-            "-p",
-            str(port),
-            "--workers",
-            str(workers),
-            "-t",
-            str(timeout_s),
-        ],
-    )
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        host,
+        "-p",
+        str(port),
+        "--workers",
+        str(workers),
+        "-t",
+        str(timeout_s),
+    ]

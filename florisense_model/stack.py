@@ -22,6 +22,7 @@ from pathlib import Path
 
 from florisense_model import nginx_config
 from florisense_model.config import PRODUCTION_STAGE, REGISTERED_MODEL_NAME
+from florisense_model.serving import serve_command
 
 BIN = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parent.parent
@@ -208,23 +209,7 @@ def model_server(config: StackConfig, slot: str = "a", version: str | None = Non
     reference = version or PRODUCTION_STAGE
     return Service(
         name="model-server" if slot == "a" else "model-server-b",
-        command=[
-            str(BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            f"models:/{REGISTERED_MODEL_NAME}/{reference}",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--workers",
-            "1",
-            "-t",
-            "60",
-        ],
+        command=serve_command(f"models:/{REGISTERED_MODEL_NAME}/{reference}", "127.0.0.1", port),
         health_url=f"http://127.0.0.1:{port}/ping",
         run_dir=config.run_dir,
         env={"MLFLOW_TRACKING_URI": config.tracking_uri},
@@ -471,15 +456,24 @@ def stop(service: Service, timeout_s: float = 20.0) -> str:
     if pid is None:
         service.pid_file.unlink(missing_ok=True)
         return f"{service.name}: not running"
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _group_alive(pid):
-        _reap(pid)
-        time.sleep(0.2)
-    if _group_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+    terminate_group(pid, timeout_s)
     service.pid_file.unlink(missing_ok=True)
     return f"{service.name}: stopped"
+
+
+def terminate_group(pgid: int, timeout_s: float = 20.0) -> None:
+    """SIGTERM a process group (a server and its workers), SIGKILL what is left after the
+    timeout; reaps the leader if this process started it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _group_alive(pgid):
+        _reap(pgid)
+        time.sleep(0.2)
+    if _group_alive(pgid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    _reap(pgid)
 
 
 def _group_alive(pgid: int) -> bool:

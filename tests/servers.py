@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +10,8 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from florisense_model.stack import terminate_group
 
 BIN = Path(sys.executable).parent
 
@@ -79,9 +80,5 @@ def mlflow_tracking_server(workdir: Path):
         wait_http(f"{uri}/health", timeout=90, process=process)
         yield uri
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        terminate_group(process.pid)
         log.close()
