@@ -19,6 +19,25 @@ from tests.servers import child_env
 pytestmark = pytest.mark.integration
 
 
+def run_evaluate(config, *args: str) -> subprocess.CompletedProcess:
+    """scripts/evaluate.py on the Production model, against the test stack's tracking server."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.evaluate",
+            "--model-uri",
+            "models:/florisense/Production",
+            *args,
+        ],
+        cwd=ROOT,
+        env=child_env(MLFLOW_TRACKING_URI=config.tracking_uri),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_expected_calibration_error():
     y_true = np.array([0, 0, 1, 1])
     perfect = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
@@ -33,24 +52,8 @@ def test_evaluate_a_registered_version_and_log_it(serving_stack, tmp_path):
     shutil.copytree(photos, folder)
     (folder / "grass" / "notes.jpg").write_text("not a photo")
     report_file = tmp_path / "report.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.evaluate",
-            "--model-uri",
-            "models:/florisense/Production",
-            "--data-dir",
-            str(folder),
-            "--json",
-            str(report_file),
-            "--log-to-mlflow",
-        ],
-        cwd=ROOT,
-        env=child_env(MLFLOW_TRACKING_URI=config.tracking_uri),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_evaluate(
+        config, "--data-dir", str(folder), "--json", str(report_file), "--log-to-mlflow"
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "invalid grass/notes.jpg: not a recognised image" in result.stdout
@@ -85,21 +88,6 @@ def test_evaluate_a_registered_version_and_log_it(serving_stack, tmp_path):
 
 def test_evaluate_refuses_a_missing_folder_in_one_line(serving_stack, tmp_path):
     config, _ = serving_stack
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.evaluate",
-            "--model-uri",
-            "models:/florisense/Production",
-            "--data-dir",
-            str(tmp_path / "nope"),
-        ],
-        cwd=ROOT,
-        env=child_env(MLFLOW_TRACKING_URI=config.tracking_uri),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_evaluate(config, "--data-dir", str(tmp_path / "nope"))
     assert result.returncode == 2
     assert "florisense: error: data directory not found" in result.stderr
