@@ -39,14 +39,6 @@ def _summary(samples: list[float], images_per_call: int) -> dict[str, float]:
     }
 
 
-def benchmark_http(url: str, image: Path, repeats: int = 30) -> dict[str, float]:
-    """One-image requests to `url` (/predict through nginx, or /invocations), one at a time."""
-    from florisense_model.client import post_images
-
-    data = image.read_bytes()
-    return _summary(_timings(lambda: post_images(url, [data]), repeats), 1)
-
-
 def benchmark_in_process(
     model_uri: str, images: list[Path], repeats: int = 30, batch: int = 32
 ) -> dict[str, Any]:
