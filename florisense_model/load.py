@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -103,40 +105,54 @@ def group_rss_mb(pgid: int) -> float:
     return round(total_kb / 1024, 1)
 
 
-def cold_start(tracking_uri: str, port: int, body: bytes, timeout_s: float = 180.0) -> dict:
-    """Launch `mlflow models serve` for the Production model and time it to the first answered
-    prediction; then report its resident memory after a few predictions, and stop it."""
+@contextmanager
+def launched_server(
+    tracking_uri: str, port: int, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """`mlflow models serve` for the Production model on 127.0.0.1:`port`, stopped on exit
+    (the whole process group: uvicorn and its workers)."""
     mlflow = Path(sys.executable).parent / "mlflow"
     env = os.environ | {
         "MLFLOW_TRACKING_URI": tracking_uri,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PATH": f"{mlflow.parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    started = time.perf_counter()
     process = subprocess.Popen(
-        serve_command(MODEL_URI, "127.0.0.1", port),
-        env=env,
+        serve_command(MODEL_URI, "127.0.0.1", port, workers),
+        env=env | (extra_env or {}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        first = None
-        while time.perf_counter() - started < timeout_s and process.poll() is None:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                connection.request(
-                    "POST", "/invocations", body, {"Content-Type": "application/json"}
-                )
-                if connection.getresponse().status == 200:
-                    first = time.perf_counter() - started
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
+        yield process
+    finally:
+        terminate_group(process.pid)
+
+
+def first_answer_s(
+    process: subprocess.Popen, port: int, body: bytes, started: float, timeout_s: float = 180.0
+) -> float | None:
+    """Seconds from `started` to the first 200 from /invocations, or None at the timeout."""
+    while time.perf_counter() - started < timeout_s and process.poll() is None:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+            if connection.getresponse().status == 200:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return None
+
+
+def cold_start(tracking_uri: str, port: int, body: bytes, timeout_s: float = 180.0) -> dict:
+    """Launch `mlflow models serve` for the Production model and time it to the first answered
+    prediction; then report its resident memory after a few predictions, and stop it."""
+    started = time.perf_counter()
+    with launched_server(tracking_uri, port) as process:
+        first = first_answer_s(process, port, body, started, timeout_s)
         if first is None:
             return {"cold_start_s": None, "error": "no answer before the timeout"}
         load(f"http://127.0.0.1:{port}/invocations", body, 1, 10)
         return {"cold_start_s": round(first, 2), "rss_mb": group_rss_mb(process.pid)}
-    finally:
-        terminate_group(process.pid)

@@ -31,7 +31,7 @@ def preprocess_image(data: bytes, size: int, mode: str = "crop") -> np.ndarray:
     """
     image = open_image(data)
     rgb = to_rgb(image, draft_size=size)
-    return np.asarray(_fit(rgb, size, mode), dtype=np.uint8)
+    return np.asarray(fit_image(rgb, size, mode), dtype=np.uint8)
 
 
 def open_image(data: bytes) -> Image.Image:
@@ -103,7 +103,7 @@ def _convert_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _fit(image: Image.Image, size: int, mode: str) -> Image.Image:
+def fit_image(image: Image.Image, size: int, mode: str) -> Image.Image:
     width, height = image.size
     if mode == "crop":
         scale = size / min(width, height)

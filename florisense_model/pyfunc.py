@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import mlflow
@@ -21,8 +24,9 @@ from florisense_model.preprocessing import ImageError, preprocess_image
 
 IMAGE_COLUMN = "image"
 OUTPUT_COLUMNS = ("label", "label_display", "confidence", "probabilities", "error", "run_id")
-# Larger batches are cut into chunks of this size: one compiled call each, bounded memory.
-MAX_CHUNK = 64
+# Larger batches are cut into chunks of this size, forwarded in parallel: bounded memory, and
+# measured on 2 cores 4 chunks of 8 beat one call of 32 (98-107 vs 78 images/s).
+CHUNK_ROWS = 8
 _DATA_URL = re.compile(r"^data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
@@ -33,11 +37,19 @@ def decode_image_field(value: Any) -> bytes:
         raise ImageError("missing image: expected a base64 string, got null")
     if not isinstance(value, str):
         raise ImageError(f"invalid image: expected a base64 string, got {type(value).__name__}")
-    text = _WHITESPACE.sub("", _DATA_URL.sub("", value.strip(), count=1))
+    text = value.strip()
+    if text[:5].lower() == "data:":
+        text = _DATA_URL.sub("", text, count=1)
     if not text:
         raise ImageError("empty image: the base64 string is empty")
     try:
         return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    # Rare path: wrapped base64 (line breaks every 76 characters). Stripping whitespace up front
+    # cost 0.9 ms per 45 KB image, as much as decoding the JPEG itself.
+    try:
+        return base64.b64decode(_WHITESPACE.sub("", text), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ImageError("invalid base64 in image") from exc
 
@@ -46,8 +58,10 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
     """Loads model.keras and labels.json; predicts a batch with one compiled forward call."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        import keras
         import tensorflow as tf
+
+        limit_tensorflow_threads(tf)
+        import keras
 
         config = dict(context.model_config or {})
         with open(context.artifacts["labels"], encoding="utf-8") as handle:
@@ -62,6 +76,7 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         # One traced graph for every batch size: ~5x faster than model.predict per call.
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
         self._forward(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))  # warm up
+        self._pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="florisense")
 
     def predict(
         self,
@@ -90,11 +105,12 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         if not pixels:
             return np.zeros((0, len(self.classes)), np.float32)
         batch = np.stack(pixels)
-        chunks = [
-            self._forward(batch[start : start + MAX_CHUNK]).numpy()
-            for start in range(0, len(batch), MAX_CHUNK)
-        ]
-        return np.concatenate(chunks)
+        if len(batch) <= CHUNK_ROWS:
+            return self._forward(batch).numpy()
+        # One forward call per chunk, run side by side: each uses one core (see
+        # limit_tensorflow_threads), so a 32-image request uses them all.
+        chunks = [batch[start : start + CHUNK_ROWS] for start in range(0, len(batch), CHUNK_ROWS)]
+        return np.concatenate(list(self._pool.map(lambda c: self._forward(c).numpy(), chunks)))
 
     def _row(self, probabilities: np.ndarray | None, error: str | None) -> dict[str, Any]:
         if probabilities is None:
@@ -112,6 +128,21 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
             "error": None,
             "run_id": self.run_id,
         }
+
+
+def limit_tensorflow_threads(tf: Any) -> None:
+    """One intra-op thread per forward call, unless the operator set TF_NUM_INTRAOP_THREADS.
+
+    Measured on 2 cores: a one-image forward call takes the same ~19 ms with TensorFlow's default
+    pool (one thread per core) as with one thread, but the default burns ~30 CPU-ms per image
+    instead of ~20 (idle pool threads spin). With one thread, concurrent requests and the chunks
+    of a large batch run side by side, one per core.
+    """
+    if "TF_NUM_INTRAOP_THREADS" in os.environ:
+        return
+    # RuntimeError: TensorFlow already started in this process (a notebook, a test): leave it.
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_intra_op_parallelism_threads(1)
 
 
 def _as_frame(model_input: Any) -> pd.DataFrame:

@@ -45,7 +45,11 @@ def main() -> None:
         port = config.slot_port(str(stack.active_slot(config)["slot"]))
         args.invocations_url = f"http://127.0.0.1:{port}/invocations"
     files = image_files(args.images)
+    # The floor is the bare network as TensorFlow runs it by default (one thread per core), not
+    # the served model's one-thread setting, which would make a single 32-image call slower.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "0")
     result = benchmark_in_process(args.model_uri, files, args.repeats)
+    result["in_process_tf_intra_op_threads"] = os.environ["TF_NUM_INTRAOP_THREADS"]
     one = next(f for f in files if f.name == result["image"]["file"])
     one_body = request_body([one.read_bytes()])
     batch_body = request_body([files[i % len(files)].read_bytes() for i in range(32)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import types
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from mlflow.pyfunc.scoring_server import predictions_to_json
 
 from florisense_model.config import CLASSES
 from florisense_model.pins import serving_requirements
-from florisense_model.pyfunc import decode_image_field
+from florisense_model.pyfunc import decode_image_field, limit_tensorflow_threads
 from tests.helpers import CLASS_COLOURS, encode, photo
 
 
@@ -137,3 +138,35 @@ def test_decode_image_field_accepts_data_url_and_line_breaks():
     data = encode(np.zeros((10, 10, 3), np.uint8), "PNG")
     text = base64.encodebytes(data).decode()  # wrapped at 76 chars
     assert decode_image_field("data:image/png;base64," + text) == data
+
+
+class RecordingThreading:
+    def __init__(self, started: bool = False) -> None:
+        self.calls: list[int] = []
+        self.started = started
+
+    def set_intra_op_parallelism_threads(self, threads: int) -> None:
+        if self.started:
+            raise RuntimeError("Intra op parallelism cannot be modified after initialization.")
+        self.calls.append(threads)
+
+
+def fake_tf(threading):
+    return types.SimpleNamespace(config=types.SimpleNamespace(threading=threading))
+
+
+def test_tensorflow_gets_one_thread_per_call_unless_the_operator_chose(monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    threading = RecordingThreading()
+    limit_tensorflow_threads(fake_tf(threading))
+    assert threading.calls == [1]
+
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")
+    chosen = RecordingThreading()
+    limit_tensorflow_threads(fake_tf(chosen))
+    assert chosen.calls == []
+
+
+def test_an_already_started_tensorflow_is_left_alone(monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    limit_tensorflow_threads(fake_tf(RecordingThreading(started=True)))  # does not raise
