@@ -17,6 +17,7 @@ DEFAULTS = {
     "RATE_BURST": "40",
     "CONN_LIMIT": "16",
     "PREDICT_TIMEOUT": "60s",
+    "BODY_TIMEOUT": "20s",
 }
 
 

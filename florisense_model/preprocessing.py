@@ -50,7 +50,7 @@ def open_image(data: bytes) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise ImageError("image dimensions too large (decompression bomb refused)") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError("not a recognised image (expected JPEG, PNG, WebP, GIF or BMP)") from exc
+        raise ImageError(_unrecognised_message(data)) from exc
     if image.format not in ACCEPTED_FORMATS:
         raise ImageError(
             f"unsupported image format {image.format} (expected JPEG, PNG, WebP, GIF or BMP)"
@@ -64,6 +64,21 @@ def open_image(data: bytes) -> Image.Image:
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"image too small: {width}x{height} (min {MIN_SIDE} px a side)")
     return image
+
+
+# ISO-BMFF brands of HEIC/HEIF/AVIF files (iPhone photos are HEIC by default).
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+
+
+def _unrecognised_message(data: bytes) -> str:
+    """Name the formats people actually send by mistake, so they know what to do."""
+    expected = "expected JPEG, PNG, WebP, GIF or BMP"
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return f"HEIC photos are not supported: export the photo as JPEG ({expected})"
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+        return f"SVG drawings are not supported: send a photo ({expected})"
+    return f"not a recognised image ({expected})"
 
 
 def to_rgb(image: Image.Image, draft_size: int | None = None) -> Image.Image:

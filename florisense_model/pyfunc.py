@@ -19,6 +19,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from florisense_model import request_guard
 from florisense_model.config import DEFAULT_LANGUAGE, DISPLAY_NAMES
 from florisense_model.preprocessing import ImageError, preprocess_image
 
@@ -60,6 +61,7 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         import tensorflow as tf
 
+        request_guard.install()  # wraps `mlflow models serve`'s JSON step: see request_guard.py
         limit_tensorflow_threads(tf)
         import keras
 

@@ -12,6 +12,10 @@ from tests.helpers import make_dataset
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The test stack's nginx cuts off a client that stops sending its body after 3 s (20 s by default),
+# so the slow-client test is short. The follower, a child process, inherits it.
+SLOW_BODY_TIMEOUT_S = 3
+os.environ["FLORISENSE_NGINX_BODY_TIMEOUT"] = f"{SLOW_BODY_TIMEOUT_S}s"
 
 
 @pytest.fixture

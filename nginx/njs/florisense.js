@@ -21,6 +21,8 @@ function cleanMessage(text) {
         message = message.slice(marker + 7);
     }
     message = message.split('\n')[0];
+    // MLflow appends a paragraph about its 2.0 protocol change to format errors: not for clients.
+    message = message.split(' IMPORTANT: ')[0];
     message = message.replace(/File "[^"]*"/g, 'File');
     message = message.replace(/(\/[\w.@+-]+){2,}\/?/g, '<path>');
     if (message.length > MAX_MESSAGE) {

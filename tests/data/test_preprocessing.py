@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from florisense_model.preprocessing import ImageError, preprocess_image
-from tests.helpers import encode
+from tests.helpers import encode, png_header_claiming
 
 SIZE = 64
 RED = (220, 30, 30)
@@ -119,22 +117,6 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) // 2]
 
 
-def png_header_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose IHDR claims a huge size: the decompression-bomb shape."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload))
-            + kind
-            + payload
-            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -145,7 +127,14 @@ def png_header_claiming(width: int, height: int) -> bytes:
         (png_header_claiming(30000, 30000), "dimensions too large"),
         (png_header_claiming(25000, 10), "dimensions too large"),
         (encode(solid("RGB", RED, size=(1, 1)), "PNG"), "too small"),
-        (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "not a recognised"),
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+            "SVG drawings are not",
+        ),
+        (
+            b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64),
+            "HEIC photos are not supported",
+        ),
         (encode(solid("RGB", RED), "TIFF"), "unsupported image format TIFF"),
         (b"\x00" * (21 * 1024 * 1024), "too large"),
     ],
@@ -158,6 +147,7 @@ def png_header_claiming(width: int, height: int) -> bytes:
         "absurd-side",
         "1x1",
         "svg",
+        "heic",
         "tiff",
         "huge-file",
     ],
