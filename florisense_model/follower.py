@@ -23,7 +23,13 @@ def switch_to(config: stack.StackConfig, version: str, log: Callable[[str], None
     log(f"Production is now version {version}: starting it in slot {new_slot}")
     log(stack.start(new))
     stack.set_active_slot(config, new_slot, version)
-    stack.reload_nginx(config)
+    try:
+        stack.reload_nginx(config)
+    except Exception:
+        # nginx still serves the old slot: say so, so that the next round tries again.
+        stack.set_active_slot(config, old_slot, active["version"])
+        stack.stop(new)
+        raise
     log(f"nginx now sends /predict to slot {new_slot} (version {version})")
     time.sleep(DRAIN_S)
     log(stack.stop(stack.model_server(config, old_slot)))
