@@ -99,6 +99,11 @@ def _model_files(
         }
 
 
+class ModelStorageError(ConnectionError):
+    """The model's files could not be uploaded: the run fails (one-line CLI error), the registry
+    is unchanged."""
+
+
 def log_pyfunc_model(
     keras_path: Path,
     classes: list[str],
@@ -109,9 +114,17 @@ def log_pyfunc_model(
     """Log the model to the active run and (optionally) register it as a new version."""
     run_id = mlflow.active_run().info.run_id
     with _model_files(keras_path, classes, image_size, resize_mode, run_id) as kwargs:
-        return mlflow.pyfunc.log_model(
-            name=ARTIFACT_NAME, registered_model_name=registered_model_name, **kwargs
-        )
+        try:
+            return mlflow.pyfunc.log_model(
+                name=ARTIFACT_NAME, registered_model_name=registered_model_name, **kwargs
+            )
+        except Exception as exc:
+            # MLflow uploads every file before it registers a version, so a failed upload
+            # leaves no version pointing at missing files (tests/serving/test_faults.py).
+            raise ModelStorageError(
+                f"could not store the model of run {run_id} in the artifact store "
+                f"({type(exc).__name__}); no version was registered. Is the S3 server up?"
+            ) from exc
 
 
 def save_pyfunc_model(

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from florisense_model import nginx_config
-from florisense_model.config import PRODUCTION_STAGE, REGISTERED_MODEL_NAME
-from florisense_model.serving import serve_command
+from florisense_model.config import REGISTERED_MODEL_NAME
 
 BIN = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parent.parent
@@ -206,13 +205,16 @@ def model_server(config: StackConfig, slot: str = "a", version: str | None = Non
     """`mlflow models serve` in slot "a" or "b", loaded via the tracking server: the Production
     stage, or an exact version (what the follower starts, so it serves what it checked)."""
     port = config.slot_port(slot)
-    reference = version or PRODUCTION_STAGE
+    # The same entry point as compose: waits (with backoff, saying why) until the model can load,
+    # then execs `mlflow models serve`, so the pid file names the server itself.
+    command = [str(BIN / "python"), "-m", "scripts.serve_production"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     return Service(
         name="model-server" if slot == "a" else "model-server-b",
-        command=serve_command(f"models:/{REGISTERED_MODEL_NAME}/{reference}", "127.0.0.1", port),
+        command=command + (["--version", version] if version else []),
         health_url=f"http://127.0.0.1:{port}/ping",
         run_dir=config.run_dir,
-        env={"MLFLOW_TRACKING_URI": config.tracking_uri},
+        env={"MLFLOW_TRACKING_URI": config.tracking_uri, "PYTHONPATH": str(PROJECT)},
         start_timeout_s=180.0,
     )
 
@@ -534,8 +536,8 @@ def _start_model_server(config: StackConfig) -> Iterator[str]:
     version = require_production_version(config)
     yield start(model_server(config, "a"))
     set_active_slot(config, "a", version)
-    if active["slot"] != "a" and is_healthy(nginx(config)):
-        reload_nginx(config)  # it still points at the other slot
+    if is_healthy(nginx(config)):
+        reload_nginx(config)  # it may still point at the other slot (graceful: drops nothing)
 
 
 def down(config: StackConfig) -> list[str]:
