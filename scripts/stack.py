@@ -20,16 +20,20 @@ def main() -> int:
     args = parser.parse_args()
     config = stack.StackConfig.from_env()
     try:
+        only = set(args.only or [])
+        if "model-server" in only:
+            # The follower moves model servers too: it must not act while they restart.
+            only.add("follower")
         if args.action in ("up", "restart"):
             if args.action == "restart":
-                for service in stack.services(config):
+                for service in reversed(stack.services(config)):  # the follower first
                     # Restarting the model server restarts whichever slot serves.
                     name = service.name.replace("model-server-b", "model-server")
-                    if not args.only or name in args.only:
+                    if not only or name in only:
                         print(stack.stop(service), flush=True)
-                if not args.only or "model-server" in args.only:
+                if not only or "model-server" in only:
                     stack.set_active_slot(config, "a", None)
-            for message in stack.up(config, set(args.only or [])):
+            for message in stack.up(config, only):
                 print(message, flush=True)
             print(
                 f"MLflow UI: {config.tracking_uri}   web page: {config.web_url}   "
