@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,14 +28,17 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 ARTIFACT_BUCKET = "mlflow-artifacts"
-# Only the S3 server and the tracking server ever see these; clients go through MLflow's proxy.
-S3_SECRET_NAMES = (
+# Only the S3 server and the tracking server ever see these; clients go through MLflow's proxy
+# (and, with authentication on, log in with their own MLFLOW_TRACKING_USERNAME/PASSWORD).
+SERVER_SECRET_NAMES = (
     "S3_ACCESS_KEY",
     "S3_SECRET_KEY",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "MLFLOW_S3_ENDPOINT_URL",
+    "MLFLOW_AUTH_ADMIN_PASSWORD",
+    "MLFLOW_FLASK_SERVER_SECRET_KEY",
 )
 
 
@@ -108,13 +111,23 @@ def s3_credentials(config: StackConfig) -> tuple[str, str]:
     key, secret = os.environ.get("S3_ACCESS_KEY", ""), os.environ.get("S3_SECRET_KEY", "")
     if key and secret:
         return key, secret
-    stored = config.run_dir / "secrets" / "s3-credentials"
+    stored = _stored_secret(
+        config,
+        "s3-credentials",
+        lambda: f"florisense-{secrets.token_hex(6)}\n{secrets.token_urlsafe(30)}",
+    )
+    key, secret = stored.split()
+    return key, secret
+
+
+def _stored_secret(config: StackConfig, name: str, make: Callable[[], str]) -> str:
+    """A secret made once for this run directory and kept in run/secrets (mode 0600)."""
+    stored = config.run_dir / "secrets" / name
     if not stored.is_file():
         stored.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         stored.touch(mode=0o600)
-        stored.write_text(f"florisense-{secrets.token_hex(6)}\n{secrets.token_urlsafe(30)}\n")
-    key, secret = stored.read_text().split()
-    return key, secret
+        stored.write_text(make() + "\n")
+    return stored.read_text().strip()
 
 
 def s3_server(config: StackConfig) -> Service:
@@ -171,11 +184,13 @@ def tracking_server(config: StackConfig) -> Service:
     so that clients and the model server need no S3 credentials."""
     data = config.run_dir / "mlflow"
     key, secret = s3_credentials(config)
+    auth = auth_settings(config)
     return Service(
         name="mlflow",
         command=[
             str(BIN / "mlflow"),
             "server",
+            *(["--app-name", "basic-auth"] if auth else []),
             "--host",
             "127.0.0.1",
             "--port",
@@ -196,9 +211,40 @@ def tracking_server(config: StackConfig) -> Service:
             "MLFLOW_S3_ENDPOINT_URL": config.s3_url,
             "AWS_ACCESS_KEY_ID": key,
             "AWS_SECRET_ACCESS_KEY": secret,
+            **auth,
         },
         keeps_secrets=True,
     )
+
+
+def auth_settings(config: StackConfig) -> dict[str, str]:
+    """MLflow's basic-auth app for the tracking server and UI when FLORISENSE_MLFLOW_AUTH=true:
+    users in run/mlflow/basic_auth.db, anonymous requests refused, the first admin's password
+    from MLFLOW_AUTH_ADMIN_PASSWORD (.env). Clients then set MLFLOW_TRACKING_USERNAME/PASSWORD."""
+    if os.environ.get("FLORISENSE_MLFLOW_AUTH", "").lower() not in ("1", "true", "yes"):
+        return {}
+    password = os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD", "")
+    if len(password) < 12:
+        raise RuntimeError(
+            "FLORISENSE_MLFLOW_AUTH is on: set MLFLOW_AUTH_ADMIN_PASSWORD (12+ characters) in .env"
+        )
+    data = config.run_dir / "mlflow"
+    data.mkdir(parents=True, exist_ok=True)
+    ini = data / "basic_auth.ini"
+    ini.write_text(
+        "[mlflow]\n"
+        "default_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{data / 'basic_auth.db'}\n"
+        f"admin_username = {os.environ.get('MLFLOW_AUTH_ADMIN_USERNAME', 'admin')}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    return {
+        "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+        # Signs the UI's CSRF tokens: from .env, else made once for this run directory.
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": os.environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY")
+        or _stored_secret(config, "flask-secret-key", lambda: secrets.token_urlsafe(32)),
+    }
 
 
 def model_server(config: StackConfig, slot: str = "a", version: str | None = None) -> Service:
@@ -420,7 +466,7 @@ def start(service: Service) -> str:
         | service.env
     )
     if not service.keeps_secrets:
-        env = {k: v for k, v in env.items() if k not in S3_SECRET_NAMES}
+        env = {k: v for k, v in env.items() if k not in SERVER_SECRET_NAMES}
     with service.log_file.open("ab") as log:
         process = subprocess.Popen(
             service.command,
