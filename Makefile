@@ -15,7 +15,7 @@ endif
 TRACKING_URI := http://127.0.0.1:$(or $(FLORISENSE_MLFLOW_PORT),5050)
 WEB_URL := http://127.0.0.1:$(or $(FLORISENSE_WEB_PORT),8080)
 
-.PHONY: setup system-deps test test-unit lint train up down status demo clean
+.PHONY: setup system-deps test test-unit chaos lint train up down status demo clean
 
 setup: system-deps $(VENV)/.installed  ## Debian packages if missing, and .venv with the pinned deps
 
@@ -34,6 +34,9 @@ test: setup  ## the whole suite: unit, integration against a real MLflow server,
 
 test-unit: setup
 	$(BIN)/pytest -m "not integration and not realdata"
+
+chaos: setup  ## long scenarios on a fresh test stack (~5 min): 60 s load at c8, model server killed under traffic
+	$(BIN)/pytest -m chaos -s tests/chaos
 
 lint: setup
 	$(BIN)/ruff check .

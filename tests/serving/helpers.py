@@ -7,6 +7,9 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+from florisense_model import stack
+from tests.servers import child_env
+
 
 def request(
     url: str,
@@ -50,3 +53,15 @@ def assert_safe_json_error(status: int, payload: Any, expected_status: int | tup
         assert leak not in text, (leak, text)
     assert len(payload["error"]) <= 300
     return payload["error"]
+
+
+def stack_env(config: stack.StackConfig) -> dict[str, str]:
+    return child_env(
+        MLFLOW_TRACKING_URI=config.tracking_uri,
+        FLORISENSE_RUN_DIR=str(config.run_dir),
+        FLORISENSE_MLFLOW_PORT=str(config.mlflow_port),
+        FLORISENSE_MODEL_PORT=str(config.model_port),
+        FLORISENSE_MODEL_ALT_PORT=str(config.slot_port("b")),
+        FLORISENSE_WEB_PORT=str(config.web_port),
+        FLORISENSE_S3_PORT=str(config.s3_port),
+    )

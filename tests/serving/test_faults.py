@@ -21,8 +21,14 @@ from florisense_model.model_package import ModelStorageError, log_pyfunc_model
 from florisense_model.registry import current_production
 from tests.conftest import ROOT
 from tests.helpers import CLASS_COLOURS, encode, photo
-from tests.servers import child_env, free_port, wait_http
-from tests.serving.helpers import assert_safe_json_error, post_json, records, request
+from tests.servers import free_port, wait_http
+from tests.serving.helpers import (
+    assert_safe_json_error,
+    post_json,
+    records,
+    request,
+    stack_env,
+)
 
 pytestmark = pytest.mark.integration
 IMAGE = base64.b64encode(encode(photo(CLASS_COLOURS["grass"], seed=3))).decode()
@@ -31,18 +37,6 @@ IMAGE = base64.b64encode(encode(photo(CLASS_COLOURS["grass"], seed=3))).decode()
 @pytest.fixture
 def request_finalizer(request):
     return request
-
-
-def stack_env(config: stack.StackConfig) -> dict[str, str]:
-    return child_env(
-        MLFLOW_TRACKING_URI=config.tracking_uri,
-        FLORISENSE_RUN_DIR=str(config.run_dir),
-        FLORISENSE_MLFLOW_PORT=str(config.mlflow_port),
-        FLORISENSE_MODEL_PORT=str(config.model_port),
-        FLORISENSE_MODEL_ALT_PORT=str(config.slot_port("b")),
-        FLORISENSE_WEB_PORT=str(config.web_port),
-        FLORISENSE_S3_PORT=str(config.s3_port),
-    )
 
 
 def registry_snapshot(tracking_uri: str) -> dict:
