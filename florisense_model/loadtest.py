@@ -113,21 +113,33 @@ def run_load(
     lock = threading.Lock()
     deadline = time.monotonic() + duration_s
 
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+
     def client(offset: int) -> None:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        connection, used = connect(), 0
         for kind in itertools.islice(itertools.cycle(mix), offset, None):
             if time.monotonic() >= deadline:
                 break
             started = time.perf_counter()
-            try:
-                connection.request("POST", parts.path, kind.body, kind.headers)
-                response = connection.getresponse()
-                status, raw = response.status, response.read()
-                problem = _verdict(kind, status, raw)
-            except (OSError, http.client.HTTPException) as exc:
-                status, problem = 0, f"lost: {type(exc).__name__}"
-                connection.close()
-                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+            for attempt in (1, 2):
+                try:
+                    connection.request("POST", parts.path, kind.body, kind.headers)
+                    response = connection.getresponse()
+                    status, raw = response.status, response.read()
+                    problem = _verdict(kind, status, raw)
+                    used += 1
+                    break
+                except (OSError, http.client.HTTPException) as exc:
+                    status, problem = 0, f"lost: {type(exc).__name__}"
+                    connection.close()
+                    stale, connection, used = used > 0, connect(), 0
+                    if not (stale and attempt == 1):
+                        break
+                    # A kept-alive connection the server closed while idle (nginx reloading):
+                    # retried once on a new one, as browsers and HTTP libraries do.
+                    with lock:
+                        statuses["stale keep-alive connection, retried"] += 1
             elapsed = time.perf_counter() - started
             with lock:
                 statuses[f"{kind.name} {status}"] += 1
@@ -144,6 +156,7 @@ def run_load(
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    retried = statuses.pop("stale keep-alive connection, retried", 0)
     total = sum(statuses.values())
     return {
         "url": url,
@@ -158,6 +171,7 @@ def run_load(
         "rate_limited": sum(n for key, n in statuses.items() if key.endswith(" 429")),
         "server_errors": sum(n for key, n in statuses.items() if int(key.rsplit(" ", 1)[1]) >= 500),
         "lost": sum(n for key, n in unexpected.items() if ": lost" in key),
+        "stale_connections_retried": retried,
         "by_kind_and_status": dict(sorted(statuses.items())),
         "unexpected": dict(unexpected),
     }

@@ -40,7 +40,10 @@ def main() -> None:
     )
     for key, count in report["by_kind_and_status"].items():
         print(f"  {key:<34}{count:>7}")
-    print(f"5xx: {report['server_errors']}, lost: {report['lost']}")
+    print(
+        f"5xx: {report['server_errors']}, lost: {report['lost']} "
+        f"(stale keep-alive connections retried: {report['stale_connections_retried']})"
+    )
     for problem, count in report["unexpected"].items():
         print(f"  UNEXPECTED {problem}: {count}")
     if args.json:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from florisense_model import stack
 from florisense_model.loadtest import request_mix, run_load
 from tests.conftest import ROOT
-from tests.serving.helpers import stack_env
+from tests.serving.helpers import restart_model_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -77,14 +75,7 @@ def test_model_server_killed_under_traffic_answers_503_at_once_then_recovers(
     os.killpg(stack.running_pid(stack.model_server(config, slot)), signal.SIGKILL)
     killed_at = time.monotonic()
     time.sleep(5)  # five seconds of outage under traffic
-    restarted = subprocess.run(
-        [sys.executable, "-m", "scripts.stack", "restart", "--only", "model-server"],
-        cwd=ROOT,
-        env=stack_env(config),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    restarted = restart_model_server(config)
     recovered_after_s = time.monotonic() - killed_at
     runner.join()
     report = results["load"] | {"recovered_after_s": round(recovered_after_s, 1)}

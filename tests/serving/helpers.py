@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
 from florisense_model import stack
+from tests.conftest import ROOT
 from tests.servers import child_env
 
 
@@ -64,4 +67,24 @@ def stack_env(config: stack.StackConfig) -> dict[str, str]:
         FLORISENSE_MODEL_ALT_PORT=str(config.slot_port("b")),
         FLORISENSE_WEB_PORT=str(config.web_port),
         FLORISENSE_S3_PORT=str(config.s3_port),
+    )
+
+
+def run_script(
+    module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """`python -m scripts.<module> ARGS` from the project root, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", f"scripts.{module}", *args],
+        cwd=ROOT,
+        env=env or child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def restart_model_server(config: stack.StackConfig) -> subprocess.CompletedProcess:
+    return run_script(
+        "stack", "restart", "--only", "model-server", env=stack_env(config), timeout=300
     )

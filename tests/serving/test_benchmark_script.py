@@ -4,13 +4,11 @@ No timing is asserted: these machines are shared (README, "Performance")."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.servers import child_env
+from tests.serving.helpers import run_script
 
 pytestmark = pytest.mark.integration
 SECTIONS = (
@@ -35,26 +33,19 @@ def test_benchmark_reports_every_figure(serving_stack, tmp_path):
         FLORISENSE_MODEL_PORT=str(config.model_port),
         FLORISENSE_MODEL_ALT_PORT=str(config.slot_port("b")),
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.benchmark",
-            "--images",
-            str(photos),
-            "--url",
-            f"{config.web_url}/predict",
-            "--requests",
-            "2",
-            "--repeats",
-            "3",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
+    result = run_script(
+        "benchmark",
+        "--images",
+        str(photos),
+        "--url",
+        f"{config.web_url}/predict",
+        "--requests",
+        "2",
+        "--repeats",
+        "3",
+        "--json",
+        str(out),
         env=env,
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -27,6 +27,7 @@ from tests.serving.helpers import (
     post_json,
     records,
     request,
+    restart_model_server,
     stack_env,
 )
 
@@ -174,14 +175,7 @@ def test_a_killed_model_server_gives_json_503_at_once_and_restart_recovers(servi
     status, _, payload = post_json(predict, records(IMAGE), timeout=15)
     assert time.monotonic() - started < 3
     assert "unavailable" in assert_safe_json_error(status, payload, (502, 503))
-    restarted = subprocess.run(
-        [sys.executable, "-m", "scripts.stack", "restart", "--only", "model-server"],
-        cwd=ROOT,
-        env=stack_env(config),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    restarted = restart_model_server(config)
     assert restarted.returncode == 0, restarted.stderr[-2000:]
     status, _, payload = request(f"{config.web_url}/healthz")
     assert status == 200, payload

@@ -5,14 +5,12 @@ client that exceeds the limit gets 429 JSON. No timing is asserted."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.servers import child_env
+from tests.serving.helpers import run_script
 
 pytestmark = pytest.mark.integration
 
@@ -20,26 +18,19 @@ pytestmark = pytest.mark.integration
 def test_mixed_load_gets_right_answers_and_429_beyond_the_rate_limit(serving_stack, tmp_path):
     config, photos = serving_stack
     out = tmp_path / "load.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.loadtest",
-            "--images",
-            str(photos),
-            "--url",
-            f"{config.web_url}/predict",
-            "--concurrency",
-            "4",
-            "--duration",
-            "4",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
+    result = run_script(
+        "loadtest",
+        "--images",
+        str(photos),
+        "--url",
+        f"{config.web_url}/predict",
+        "--concurrency",
+        "4",
+        "--duration",
+        "4",
+        "--json",
+        str(out),
         env=child_env(),
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     time.sleep(3)  # let the rate-limit bucket refill for the tests after this one

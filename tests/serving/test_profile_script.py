@@ -4,14 +4,12 @@ is timed and a real `mlflow models serve` is loaded under one setting. No timing
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from florisense_model.profiling import SERVER_SETTINGS
-from tests.conftest import ROOT
 from tests.servers import child_env
+from tests.serving.helpers import run_script
 
 pytestmark = pytest.mark.integration
 STAGES = {
@@ -33,26 +31,19 @@ def test_profile_times_every_stage_and_a_server_setting(serving_stack, tmp_path)
     config, photos = serving_stack
     out = tmp_path / "profile.json"
     setting = next(iter(SERVER_SETTINGS))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.profile_serving",
-            "--images",
-            str(photos),
-            "--repeats",
-            "3",
-            "--requests",
-            "2",
-            "--settings",
-            setting,
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
+    result = run_script(
+        "profile_serving",
+        "--images",
+        str(photos),
+        "--repeats",
+        "3",
+        "--requests",
+        "2",
+        "--settings",
+        setting,
+        "--json",
+        str(out),
         env=child_env(MLFLOW_TRACKING_URI=config.tracking_uri),
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
