@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -130,8 +131,33 @@ def test_the_model_server_waits_with_backoff_for_what_is_down_then_serves(
     assert registry_snapshot(config.tracking_uri) == before
 
 
+def stop_s3_at_the_first_model_file(config: stack.StackConfig) -> threading.Thread:
+    """Stop the S3 server the moment the first file of a new model lands in the bucket (rclone
+    keeps objects as files): the upload is cut in the middle, for real."""
+    bucket = config.run_dir / "s3" / stack.ARTIFACT_BUCKET
+    before = set(bucket.rglob("*"))
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any("models" in path.parts for path in set(bucket.rglob("*")) - before):
+                stack.stop(stack.s3_server(config))
+                return
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    return watcher
+
+
+def model_files(config: stack.StackConfig, model_id: str) -> list[Path]:
+    bucket = config.run_dir / "s3" / stack.ARTIFACT_BUCKET
+    return [p for p in bucket.rglob("*") if p.is_file() and model_id in p.parts]
+
+
+@pytest.mark.parametrize("when", ["before-the-upload", "in-the-middle-of-the-upload"])
 def test_s3_down_while_a_run_logs_its_model_fails_clearly_and_registers_nothing(
-    serving_stack, tmp_path, monkeypatch, request_finalizer
+    serving_stack, tmp_path, monkeypatch, request_finalizer, when
 ):
     from tests.model.conftest import TINY_SIZE, tiny_classifier
 
@@ -143,24 +169,38 @@ def test_s3_down_while_a_run_logs_its_model_fails_clearly_and_registers_nothing(
     mlflow.set_tracking_uri(config.tracking_uri)
     request_finalizer.addfinalizer(lambda: mlflow.set_tracking_uri(previous))
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
-    name = "fault-s3-down"
-    stack.stop(stack.s3_server(config))
+    name = f"fault-s3-{when}"
+    if when == "before-the-upload":
+        stack.stop(stack.s3_server(config))
+        watcher = None
+    else:
+        watcher = stop_s3_at_the_first_model_file(config)
     try:
         with pytest.raises(ModelStorageError) as failure, mlflow.start_run() as run:
-            mlflow.log_param("note", "S3 is down")
+            mlflow.log_param("note", "S3 goes down")
             log_pyfunc_model(keras_file, ["dandelion", "grass"], TINY_SIZE, "crop", name)
         assert "no version was registered" in str(failure.value)
         assert "Is the S3 server up?" in str(failure.value)
         assert client.get_run(run.info.run_id).info.status == "FAILED"
         assert client.search_model_versions(f"name='{name}'") == []
-        assert client.get_run(run.info.run_id).data.params == {"note": "S3 is down"}  # kept
+        assert client.get_run(run.info.run_id).data.params == {"note": "S3 goes down"}  # kept
+        failed_model = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}'",
+        )
+        partial = model_files(config, failed_model[0].model_id) if failed_model else []
     finally:
+        if watcher is not None:
+            watcher.join()
         list(stack.up(config, only={"s3"}))
     # With S3 back, the same call registers a version whose files are all readable.
     with mlflow.start_run():
         info = log_pyfunc_model(keras_file, ["dandelion", "grass"], TINY_SIZE, "crop", name)
     loaded = mlflow.pyfunc.load_model(f"models:/{name}/{info.registered_model_version}")
     assert loaded.metadata.get_input_schema().input_names() == ["image"]
+    if when == "in-the-middle-of-the-upload":
+        complete = model_files(config, info.model_id)
+        assert 0 < len(partial) < len(complete), (len(partial), len(complete))
     client.delete_registered_model(name)
 
 
