@@ -56,7 +56,8 @@ def decode_image_field(value: Any) -> bytes:
 
 
 class FlorisenseModel(mlflow.pyfunc.PythonModel):
-    """Loads model.keras and labels.json; predicts a batch with one compiled forward call."""
+    """Loads model.keras and labels.json; predicts with compiled forward calls (a large batch as
+    chunks of 8 side by side)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         import tensorflow as tf
