@@ -389,14 +389,14 @@ def require_production_version(config: StackConfig) -> str:
     """The Production version number, or a RuntimeError that says what to do."""
     from florisense_model.serving import production_version
 
-    # Checked first: against a server that is down, the MLflow client retries for minutes.
-    if not healthy(f"{config.tracking_uri}/health"):
+    try:
+        # OSError: its /health check, made before the MLflow client (which retries for minutes).
+        version = production_version(config.tracking_uri)
+    except OSError as exc:
         raise RuntimeError(
             f"the MLflow tracking server at {config.tracking_uri} is not answering: start it "
             "with `make up` (or python -m scripts.stack up --only mlflow)"
-        )
-    try:
-        version = production_version(config.tracking_uri)
+        ) from exc
     except Exception as exc:
         raise RuntimeError(
             f"cannot ask the registry at {config.tracking_uri} for a Production model: "
