@@ -70,6 +70,18 @@ class StackConfig:
             follow_interval_s=float(os.environ.get("FLORISENSE_FOLLOW_INTERVAL", "10")),
         )
 
+    def as_env(self) -> dict[str, str]:
+        """The environment from which `from_env` rebuilds this configuration (child processes)."""
+        return {
+            "FLORISENSE_RUN_DIR": str(self.run_dir),
+            "FLORISENSE_MLFLOW_PORT": str(self.mlflow_port),
+            "FLORISENSE_MODEL_PORT": str(self.model_port),
+            "FLORISENSE_WEB_PORT": str(self.web_port),
+            "FLORISENSE_S3_PORT": str(self.s3_port),
+            "FLORISENSE_MODEL_ALT_PORT": str(self.slot_port("b")),
+            "FLORISENSE_FOLLOW_INTERVAL": str(self.follow_interval_s),
+        }
+
     @property
     def tracking_uri(self) -> str:
         return f"http://127.0.0.1:{self.mlflow_port}"
@@ -278,15 +290,7 @@ def follower(config: StackConfig) -> Service:
         ],
         health_url=None,
         run_dir=config.run_dir,
-        env={
-            "FLORISENSE_RUN_DIR": str(config.run_dir),
-            "FLORISENSE_MLFLOW_PORT": str(config.mlflow_port),
-            "FLORISENSE_MODEL_PORT": str(config.model_port),
-            "FLORISENSE_MODEL_ALT_PORT": str(config.slot_port("b")),
-            "FLORISENSE_WEB_PORT": str(config.web_port),
-            "FLORISENSE_S3_PORT": str(config.s3_port),
-            "PYTHONPATH": str(PROJECT),
-        },
+        env=config.as_env() | {"PYTHONPATH": str(PROJECT)},
         start_timeout_s=5.0,
     )
 

@@ -59,15 +59,8 @@ def assert_safe_json_error(status: int, payload: Any, expected_status: int | tup
 
 
 def stack_env(config: stack.StackConfig) -> dict[str, str]:
-    return child_env(
-        MLFLOW_TRACKING_URI=config.tracking_uri,
-        FLORISENSE_RUN_DIR=str(config.run_dir),
-        FLORISENSE_MLFLOW_PORT=str(config.mlflow_port),
-        FLORISENSE_MODEL_PORT=str(config.model_port),
-        FLORISENSE_MODEL_ALT_PORT=str(config.slot_port("b")),
-        FLORISENSE_WEB_PORT=str(config.web_port),
-        FLORISENSE_S3_PORT=str(config.s3_port),
-    )
+    """What a child process needs to find this stack (scripts.stack, the benchmark, ...)."""
+    return child_env(MLFLOW_TRACKING_URI=config.tracking_uri, **config.as_env())
 
 
 def run_script(

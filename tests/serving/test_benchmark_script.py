@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from tests.servers import child_env
-from tests.serving.helpers import run_script
+from tests.serving.helpers import run_script, stack_env
 
 pytestmark = pytest.mark.integration
 SECTIONS = (
@@ -27,12 +26,7 @@ SECTIONS = (
 def test_benchmark_reports_every_figure(serving_stack, tmp_path):
     config, photos = serving_stack
     out = tmp_path / "bench.json"
-    env = child_env(
-        MLFLOW_TRACKING_URI=config.tracking_uri,
-        FLORISENSE_RUN_DIR=str(config.run_dir),
-        FLORISENSE_MODEL_PORT=str(config.model_port),
-        FLORISENSE_MODEL_ALT_PORT=str(config.slot_port("b")),
-    )
+    env = stack_env(config)
     result = run_script(
         "benchmark",
         "--images",
