@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from florisense_model.serving import MODEL_URI, serve_command
-from florisense_model.stack import terminate_group
+from florisense_model.stack import process_group, terminate_group
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -93,11 +93,9 @@ def load(
 def group_rss_mb(pgid: int) -> float:
     """Resident memory of every process in a process group (the server and its workers)."""
     total_kb = 0
-    for status in Path("/proc").glob("[0-9]*/stat"):
+    for pid in process_group(pgid):
         try:
-            if int(status.read_text().rsplit(")", 1)[1].split()[2]) != pgid:
-                continue
-            for line in (status.parent / "status").read_text().splitlines():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total_kb += int(line.split()[1])
         except (OSError, IndexError, ValueError):

@@ -528,17 +528,23 @@ def terminate_group(pgid: int, timeout_s: float = 20.0) -> None:
     _reap(pgid)
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs. Zombies do not count: a service started by a
-    process that outlives it (a test run, the follower) stays one until that process reaps it."""
+def process_group(pgid: int) -> dict[int, str]:
+    """pid -> state ("R", "S", "Z", ...) of every process in a process group, read from /proc."""
+    members = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            if int(fields[2]) == pgid:
+                members[int(stat.parent.name)] = fields[0]
+        except (OSError, IndexError, ValueError):
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+    return members
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs. Zombies do not count: a service started by a
+    process that outlives it (a test run, the follower) stays one until that process reaps it."""
+    return any(state != "Z" for state in process_group(pgid).values())
 
 
 def services(config: StackConfig) -> list[Service]:

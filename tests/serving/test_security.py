@@ -46,14 +46,7 @@ def listening_addresses(pids: set[int]) -> set[tuple[str, int]]:
 
 def stack_pids(config: stack.StackConfig) -> set[int]:
     groups = {stack.running_pid(s) for s in stack.services(config)} - {None}
-    pids = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) in groups:
-                pids.add(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return pids
+    return {pid for group in groups for pid in stack.process_group(group)}
 
 
 def test_every_stack_process_listens_on_127_0_0_1_only(serving_stack):
