@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -115,6 +116,13 @@ class Service:
     @property
     def log_file(self) -> Path:
         return self.run_dir / "logs" / f"{self.name}.log"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (test stacks, benchmark servers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def s3_credentials(config: StackConfig) -> tuple[str, str]:

@@ -18,14 +18,6 @@ from scripts.classify import image_files
 from scripts.cli import run_cli
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", required=True, nargs="+", help="photo files or folders")
@@ -59,7 +51,7 @@ def main() -> None:
         result[f"predict_c{concurrency}"] = load(args.url, one_body, concurrency, args.requests)
     result["predict_batch32_c1"] = load(args.url, batch_body, 1, max(3, args.requests // 5), 32)
     result["cold_start"] = cold_start(
-        os.environ.get("MLFLOW_TRACKING_URI", ""), free_port(), one_body
+        os.environ.get("MLFLOW_TRACKING_URI", ""), stack.free_port(), one_body
     )
 
     floor_ms = result["floor_one_image"]["p50_ms"]

@@ -10,9 +10,9 @@ import json
 import os
 from pathlib import Path
 
+from florisense_model import stack
 from florisense_model.client import request_body
 from florisense_model.profiling import SERVER_SETTINGS, compare_server_settings, profile_request
-from scripts.benchmark import free_port
 from scripts.classify import image_files
 from scripts.cli import run_cli
 
@@ -80,7 +80,7 @@ def main() -> None:
             request_body(batch),
             32,
             {name: SERVER_SETTINGS[name] for name in chosen},
-            free_port(),
+            stack.free_port(),
             args.requests,
         )
         print_settings(result["server_settings"])
