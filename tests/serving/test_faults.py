@@ -37,8 +37,13 @@ IMAGE = base64.b64encode(encode(photo(CLASS_COLOURS["grass"], seed=3))).decode()
 
 
 @pytest.fixture
-def request_finalizer(request):
-    return request
+def stack_tracking(serving_stack):
+    """MLflow's fluent API pointed at the test stack for one test, then back."""
+    config, _ = serving_stack
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(config.tracking_uri)
+    yield config
+    mlflow.set_tracking_uri(previous)
 
 
 def registry_snapshot(tracking_uri: str) -> dict:
@@ -57,15 +62,15 @@ def registry_snapshot(tracking_uri: str) -> dict:
     return {"runs": runs, "versions": versions, "aliases": aliases}
 
 
-def start_waiting_model_server(config: stack.StackConfig, log: Path) -> tuple:
-    """The model server's entry point (as compose and the stack run it) on a free port."""
-    production = current_production(
-        MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
-    )
+def start_waiting_model_server(
+    config: stack.StackConfig, log: Path, version: str | None = None
+) -> tuple[subprocess.Popen, int]:
+    """The model server's entry point (as compose and the stack run it) on a free port; without
+    `version` it looks up Production itself."""
     port = free_port()
     command = [sys.executable, "-m", "scripts.serve_production", "--port", str(port)]
     process = subprocess.Popen(
-        [*command, "--version", production.version],
+        command + (["--version", version] if version else []),
         cwd=ROOT,
         env=stack_env(config),
         stdout=subprocess.DEVNULL,
@@ -97,6 +102,9 @@ def test_the_model_server_waits_with_backoff_for_what_is_down_then_serves(
 ):
     config, _ = serving_stack
     before = registry_snapshot(config.tracking_uri)
+    production = current_production(
+        MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+    )
     log = tmp_path / "model-server.log"
     service = stack.s3_server(config) if missing == "s3" else stack.tracking_server(config)
     stack.stop(service)
@@ -104,18 +112,10 @@ def test_the_model_server_waits_with_backoff_for_what_is_down_then_serves(
     try:
         if missing == "mlflow":
             # The version to serve is looked up while the tracking server is still down.
-            process = subprocess.Popen(
-                [sys.executable, "-m", "scripts.serve_production", "--port", str(free_port())],
-                cwd=ROOT,
-                env=stack_env(config),
-                stdout=subprocess.DEVNULL,
-                stderr=log.open("wb"),
-                start_new_session=True,
-            )
-            port = int(process.args[-1])
+            process, port = start_waiting_model_server(config, log)
             text = wait_for_line(log, "not answering", count=2)
         else:
-            process, port = start_waiting_model_server(config, log)
+            process, port = start_waiting_model_server(config, log, production.version)
             text = wait_for_line(log, "cannot be read from the artifact store", count=2)
         assert "retry in 2 s" in text and "retry in 4 s" in text  # backoff, doubling
         assert "Traceback" not in text
@@ -157,17 +157,14 @@ def model_files(config: stack.StackConfig, model_id: str) -> list[Path]:
 
 @pytest.mark.parametrize("when", ["before-the-upload", "in-the-middle-of-the-upload"])
 def test_s3_down_while_a_run_logs_its_model_fails_clearly_and_registers_nothing(
-    serving_stack, tmp_path, monkeypatch, request_finalizer, when
+    stack_tracking, tmp_path, monkeypatch, when
 ):
     from tests.model.conftest import TINY_SIZE, tiny_classifier
 
-    config, _ = serving_stack
+    config = stack_tracking
     keras_file = tmp_path / "model.keras"
     tiny_classifier().save(keras_file)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail now, not in minutes
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(config.tracking_uri)
-    request_finalizer.addfinalizer(lambda: mlflow.set_tracking_uri(previous))
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
     name = f"fault-s3-{when}"
     if when == "before-the-upload":
