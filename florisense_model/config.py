@@ -1,20 +1,14 @@
-"""Names and defaults shared by every stage: classes, display names, model name, environment."""
+"""Names and defaults shared by training, the registry and the stack (the model's own names live
+in model/labels.py, which ships with every registered version)."""
 
 from __future__ import annotations
 
 import os
 
-# Internal class names, sorted: the network's output index i is CLASSES[i].
-CLASSES: tuple[str, ...] = ("dandelion", "grass")
-DISPLAY_NAMES: dict[str, dict[str, str]] = {
-    "fr": {"dandelion": "Pissenlit", "grass": "Herbe"},
-    "en": {"dandelion": "Dandelion", "grass": "Grass"},
-}
-DEFAULT_LANGUAGE = "fr"
-
 REGISTERED_MODEL_NAME = "florisense"
 PRODUCTION_STAGE = "Production"
 PRODUCTION_ALIAS = "production"
+PRODUCTION_MODEL_URI = f"models:/{REGISTERED_MODEL_NAME}/{PRODUCTION_STAGE}"
 
 DEFAULT_IMAGE_SIZE = 224
 # Measured on the validation split (README, "Preprocessing"): letterbox matched or beat centre

@@ -1,28 +1,39 @@
-"""Pinned requirements, read from pyproject.toml (the one place versions are pinned)."""
+"""Pinned requirements, read from pyproject.toml (the one place versions are pinned).
+
+Standard library only, so the Dockerfiles run this same file (`python pins.py pyproject.toml
+mlflow boto3 ...`) before anything is installed.
+"""
 
 from __future__ import annotations
 
+import re
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
-# What the served model imports; the registered model's pip_requirements pin exactly these.
-SERVING_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "pillow", "numpy", "pandas")
+# What the served model imports; the registered model's pip_requirements pin exactly these
+# (TensorFlow under two names: tensorflow-cpu on x86_64, tensorflow on ARM, by platform marker).
+SERVING_PACKAGES = ("mlflow", "tensorflow-cpu", "tensorflow", "keras", "pillow", "numpy", "pandas")
 
 _PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+# name[extras]==version[; environment marker]
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*==\s*([^\s;,]+)\s*(;.*)?$")
 
 
-def _canonical(name: str) -> str:
-    return name.lower().replace("_", "-")
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _project(pyproject: Path = _PYPROJECT) -> dict:
+    with pyproject.open("rb") as handle:
+        return tomllib.load(handle)["project"]
 
 
 def project_requirements() -> list[str]:
     """The `[project].dependencies` pins, from the source tree or the installed distribution."""
     if _PYPROJECT.is_file():
-        with _PYPROJECT.open("rb") as handle:
-            return list(tomllib.load(handle)["project"]["dependencies"])
+        return list(_project()["dependencies"])
     requires = metadata.requires("florisense") or []
     return [req for req in requires if "extra ==" not in req]
 
@@ -31,15 +42,40 @@ def pinned_versions(requirements: list[str] | None = None) -> dict[str, str]:
     """Map canonical package name to its exact pinned version; refuses unpinned entries."""
     pins: dict[str, str] = {}
     for line in requirements if requirements is not None else project_requirements():
-        req = Requirement(line)
-        specs = list(req.specifier)
-        if len(specs) != 1 or specs[0].operator != "==":
+        match = _PIN.match(line)
+        if not match:
             raise ValueError(f"requirement {line!r} is not pinned with a single '=='")
-        pins[_canonical(req.name)] = specs[0].version
+        pins[canonical(match.group(1))] = match.group(3)
     return pins
 
 
 def serving_requirements() -> list[str]:
-    """pip_requirements for the registered model: the serving packages at their pinned versions."""
-    pins = pinned_versions()
-    return [f"{name}=={pins[_canonical(name)]}" for name in SERVING_PACKAGES]
+    """pip_requirements for the registered model: the serving packages' pinned lines, platform
+    markers included, so the model installs on x86_64 and ARM alike. Written as pip and MLflow
+    write them (packaging's normal form)."""
+    from packaging.requirements import Requirement  # not at the top: the Dockerfiles run this file
+
+    by_name = {canonical(_PIN.match(line).group(1)): line for line in project_requirements()}
+    return [str(Requirement(by_name[canonical(name)])) for name in SERVING_PACKAGES]
+
+
+def requirement_lines(pyproject: Path, names: list[str]) -> list[str]:
+    """The pinned lines (markers included) of `names`, from the dependencies and every extra;
+    no names: the dependencies."""
+    project = _project(pyproject)
+    if not names:
+        return list(project["dependencies"])
+    lines = project["dependencies"] + [
+        line for extra in project.get("optional-dependencies", {}).values() for line in extra
+    ]
+    wanted = {canonical(name) for name in names}
+    found = [line for line in lines if (m := _PIN.match(line)) and canonical(m.group(1)) in wanted]
+    missing = wanted - {canonical(_PIN.match(line).group(1)) for line in found}
+    if missing:
+        raise SystemExit(f"not pinned in {pyproject}: {', '.join(sorted(missing))}")
+    return found
+
+
+if __name__ == "__main__":
+    # The Dockerfiles: `python pins.py pyproject.toml [NAME...]` prints a requirements file.
+    print("\n".join(requirement_lines(Path(sys.argv[1]), sys.argv[2:])))

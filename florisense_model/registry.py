@@ -1,12 +1,13 @@
-"""Model registry: promotion (stage AND alias), and the gate that decides if a version earns it."""
+"""Model registry: which version is Production, and promotion (stage AND alias) settled so that
+exactly one version is Production even when promotions race."""
 
 from __future__ import annotations
 
 import random
+import re
 import time
+import urllib.request
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -14,37 +15,51 @@ from mlflow.entities.model_registry import ModelVersion
 from florisense_model.config import PRODUCTION_ALIAS, PRODUCTION_STAGE, REGISTERED_MODEL_NAME
 
 ARCHIVED_STAGE = "Archived"
-PROMOTE_CHOICES = ("auto", "force", "skip")
 
 
-@dataclass
-class GateDecision:
-    decision: str  # promoted | rejected | skipped
-    reason: str
-    candidate_score: float | None
-    production_score: float | None
-    production_version: str | None
-
-    def tags(self, metric: str) -> dict[str, str]:
-        tags = {"gate.decision": self.decision, "gate.reason": self.reason, "gate.metric": metric}
-        for key, value in (
-            ("gate.candidate_score", self.candidate_score),
-            ("gate.production_score", self.production_score),
-            ("gate.production_version", self.production_version),
-        ):
-            if value is not None:
-                tags[key] = f"{value:.6f}" if isinstance(value, float) else str(value)
-        return tags
+def version_in_stage(client: MlflowClient, name: str, stage: str) -> ModelVersion | None:
+    """The newest version in `stage` (what `models:/name/Stage` resolves to), if any."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still supported
+        versions = client.get_latest_versions(name, stages=[stage])
+    return versions[0] if versions else None
 
 
 def current_production(
     client: MlflowClient, name: str = REGISTERED_MODEL_NAME
 ) -> ModelVersion | None:
     """The version in stage Production (the one `models:/name/Production` serves), if any."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still supported
-        versions = client.get_latest_versions(name, stages=[PRODUCTION_STAGE])
-    return versions[0] if versions else None
+    return version_in_stage(client, name, PRODUCTION_STAGE)
+
+
+def production_version(tracking_uri: str) -> str | None:
+    """The Production version number of the tracking server at `tracking_uri`, None if there is
+    none yet; OSError at once if the server is down (MLflow's client would retry for minutes)."""
+    with urllib.request.urlopen(f"{tracking_uri}/health", timeout=5):
+        pass
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        version = current_production(client)
+    except Exception as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc):
+            return None
+        raise
+    return version.version if version else None
+
+
+def version_of(client: MlflowClient, model_uri: str) -> tuple[str, str] | None:
+    """(name, version) for models:/name/N, models:/name/Stage and models:/name@alias URIs;
+    None for other URIs (runs:/, a folder) or a stage no version is in."""
+    match = re.fullmatch(r"models:/([^/@]+)(?:/([^/]+)|@(.+))", model_uri)
+    if not match:
+        return None
+    name, reference, alias = match.groups()
+    if alias:
+        return name, client.get_model_version_by_alias(name, alias).version
+    if reference.isdigit():
+        return name, reference
+    found = version_in_stage(client, name, reference)
+    return (name, found.version) if found else None
 
 
 def promote(client: MlflowClient, version: str, name: str = REGISTERED_MODEL_NAME) -> ModelVersion:
@@ -96,64 +111,3 @@ def _set_stage(
         return client.transition_model_version_stage(
             name, version, stage, archive_existing_versions=archive_others
         )
-
-
-def decide(
-    mode: str,
-    candidate_score: float | None,
-    production: ModelVersion | None,
-    score_production: Callable[[ModelVersion], float],
-) -> GateDecision:
-    """The promotion gate: promote when at least as good as Production on the same test split."""
-    if mode not in PROMOTE_CHOICES:
-        raise ValueError(f"promote must be one of {PROMOTE_CHOICES}, got {mode!r}")
-    prod_version = production.version if production else None
-    if mode == "skip":
-        return GateDecision(
-            "skipped", "promotion skipped by parameter", candidate_score, None, prod_version
-        )
-    if mode == "force":
-        return GateDecision(
-            "promoted", "promotion forced by parameter", candidate_score, None, prod_version
-        )
-    if production is None:
-        return GateDecision("promoted", "no Production version yet", candidate_score, None, None)
-    if candidate_score is None:
-        return GateDecision(
-            "skipped", "no evaluation data to compare with Production", None, None, prod_version
-        )
-    try:
-        production_score = score_production(production)
-    except Exception as exc:  # a Production model that cannot even be scored must be replaced
-        return GateDecision(
-            "promoted",
-            f"Production v{prod_version} could not be evaluated: {exc}",
-            candidate_score,
-            None,
-            prod_version,
-        )
-    if candidate_score >= production_score:
-        return GateDecision(
-            "promoted",
-            "at least as good as Production",
-            candidate_score,
-            production_score,
-            prod_version,
-        )
-    return GateDecision(
-        "rejected", "worse than Production", candidate_score, production_score, prod_version
-    )
-
-
-def apply_gate(
-    client: MlflowClient,
-    version: str,
-    decision: GateDecision,
-    metric: str,
-    name: str = REGISTERED_MODEL_NAME,
-) -> None:
-    """Record the decision as tags on the version, and promote it if the gate said so."""
-    for key, value in decision.tags(metric).items():
-        client.set_model_version_tag(name, str(version), key, value)
-    if decision.decision == "promoted":
-        promote(client, version, name)

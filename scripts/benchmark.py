@@ -10,12 +10,12 @@ import json
 import os
 from pathlib import Path
 
-from florisense_model import stack
-from florisense_model.benchmark import benchmark_in_process
-from florisense_model.client import request_body
-from florisense_model.load import cold_start, load
-from scripts.classify import image_files
-from scripts.cli import run_cli
+from florisense_model.cli import run_cli
+from florisense_model.perf.benchmark import benchmark_in_process, cold_start
+from florisense_model.perf.http_load import photos_request, repeat_request
+from florisense_model.photos import image_files
+from florisense_model.stack.settings import StackConfig, free_port
+from florisense_model.stack.slots import active_slot
 
 
 def main() -> None:
@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--json", default="", help="write every figure to this file")
     args = parser.parse_args()
     if not args.invocations_url:
-        config = stack.StackConfig.from_env()
-        port = config.slot_port(str(stack.active_slot(config)["slot"]))
+        config = StackConfig.from_env()
+        port = config.slot_port(str(active_slot(config)["slot"]))
         args.invocations_url = f"http://127.0.0.1:{port}/invocations"
     files = image_files(args.images)
     # The floor is the bare network as TensorFlow runs it by default (one thread per core), not
@@ -43,15 +43,18 @@ def main() -> None:
     result = benchmark_in_process(args.model_uri, files, args.repeats)
     result["in_process_tf_intra_op_threads"] = os.environ["TF_NUM_INTRAOP_THREADS"]
     one = next(f for f in files if f.name == result["image"]["file"])
-    one_body = request_body([one.read_bytes()])
-    batch_body = request_body([files[i % len(files)].read_bytes() for i in range(32)])
+    one_photo = photos_request([one.read_bytes()])
+    batch = photos_request([files[i % len(files)].read_bytes() for i in range(32)], "batch")
 
-    result["invocations_c1"] = load(args.invocations_url, one_body, 1, args.requests)
+    result["invocations_c1"] = repeat_request(args.invocations_url, one_photo, 1, args.requests)
     for concurrency in (1, 4, 8):
-        result[f"predict_c{concurrency}"] = load(args.url, one_body, concurrency, args.requests)
-    result["predict_batch32_c1"] = load(args.url, batch_body, 1, max(3, args.requests // 5), 32)
+        result[f"predict_c{concurrency}"] = repeat_request(
+            args.url, one_photo, concurrency, args.requests
+        )
+    batches = max(3, args.requests // 5)
+    result["predict_batch32_c1"] = repeat_request(args.url, batch, 1, batches)
     result["cold_start"] = cold_start(
-        os.environ.get("MLFLOW_TRACKING_URI", ""), stack.free_port(), one_body
+        os.environ.get("MLFLOW_TRACKING_URI", ""), free_port(), one.read_bytes()
     )
 
     floor_ms = result["floor_one_image"]["p50_ms"]
@@ -65,7 +68,7 @@ def main() -> None:
             continue
         batch = value.get("images_per_request", 1) > 1 or "batch" in key
         ratio = value["images_per_s"] / floor_ips if batch else (value["p50_ms"] or 0) / floor_ms
-        errors = sum(value.get("errors", {}).values())
+        errors = sum(value.get("unexpected", {}).values())
         print(
             f"{key:<22}{value['p50_ms'] or 0:>9.1f}{value.get('p95_ms') or 0:>9.1f}"
             f"{value.get('p99_ms') or 0:>9.1f}{value['images_per_s']:>9.1f}{errors:>8}  "

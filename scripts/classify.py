@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import mlflow
 import pandas as pd
 
-from florisense_model.model_package import encode_file
-from scripts.cli import run_cli
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
-
-
-def image_files(paths: list[str], per_folder: int | None = None) -> list[Path]:
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            files += found[:per_folder]
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
-    return files
+from florisense_model.cli import run_cli
+from florisense_model.config import PRODUCTION_MODEL_URI
+from florisense_model.photos import encode_file, image_files
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("images", nargs="+", help="image files or folders")
-    parser.add_argument("--model-uri", default="models:/florisense/Production")
+    parser.add_argument("--model-uri", default=PRODUCTION_MODEL_URI)
     parser.add_argument("--per-folder", type=int, default=None, help="at most N photos a folder")
     args = parser.parse_args()
     files = image_files(args.images, args.per_folder)

@@ -6,8 +6,8 @@ import argparse
 import json
 import os
 
-from florisense_model.resize_study import compare_resize_modes
-from scripts.cli import run_cli
+from florisense_model.cli import run_cli
+from florisense_model.training.resize_study import compare_resize_modes
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from florisense_model.folder_evaluation import evaluate_folder, log_evaluation, public_report
-from scripts.cli import run_cli
+from florisense_model.cli import run_cli
+from florisense_model.training.evaluation import evaluate_folder, log_evaluation
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     for item in report["invalid"]:
         print(f"invalid {item['file']}: {item['error']}")
     if args.json:
-        Path(args.json).write_text(json.dumps(public_report(report), indent=2))
+        Path(args.json).write_text(json.dumps(report, indent=2))
     if args.log_to_mlflow:
         print(f"evaluation run: {log_evaluation(report)}")
 

@@ -4,34 +4,35 @@ from __future__ import annotations
 
 import argparse
 
-from florisense_model.config import CLASSES, DEFAULT_RESIZE_MODE, RESIZE_MODES
-from florisense_model.importing import PIXEL_SCALINGS, import_keras
-from florisense_model.registry import PROMOTE_CHOICES
-from scripts.cli import run_cli
+from florisense_model.cli import run_cli
+from florisense_model.config import RESIZE_MODES
+from florisense_model.training.config import PROMOTE_CHOICES, recipe_defaults, whole_number
+from florisense_model.training.import_keras import PIXEL_SCALINGS, import_keras
 
 
 def main(argv: list[str] | None = None) -> None:
+    defaults = recipe_defaults("import_keras")  # MLproject: the one place defaults are written
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keras-path", required=True, help="the .keras file to register")
     parser.add_argument(
         "--classes",
-        default=",".join(CLASSES),
+        default=defaults["classes"],
         help="output classes in index order (default: %(default)s)",
     )
     parser.add_argument(
         "--pixel-scaling",
         choices=sorted(PIXEL_SCALINGS),
-        default="mobilenet",
+        default=defaults["pixel_scaling"],
         help="pixel range the network was trained on (default: %(default)s)",
     )
-    parser.add_argument("--resize-mode", choices=RESIZE_MODES, default=DEFAULT_RESIZE_MODE)
+    parser.add_argument("--resize-mode", choices=RESIZE_MODES, default=defaults["resize_mode"])
     parser.add_argument(
         "--data-dir",
-        default="",
+        default=defaults["data_dir"],
         help="photos to evaluate it on (test split) before the promotion gate",
     )
-    parser.add_argument("--promote", choices=PROMOTE_CHOICES, default="auto")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--promote", choices=PROMOTE_CHOICES, default=defaults["promote"])
+    parser.add_argument("--seed", type=whole_number, default=defaults["seed"])
     args = parser.parse_args(argv)
     import_keras(
         args.keras_path,

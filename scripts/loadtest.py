@@ -9,9 +9,10 @@ import json
 import sys
 from pathlib import Path
 
-from florisense_model.loadtest import request_mix, run_load
-from scripts.classify import image_files
-from scripts.cli import run_cli
+from florisense_model.cli import run_cli
+from florisense_model.perf.http_load import run_load
+from florisense_model.perf.loadtest import request_mix
+from florisense_model.photos import image_files
 
 
 def main() -> None:

@@ -7,9 +7,9 @@ import argparse
 import json
 import sys
 
+from florisense_model.cli import run_cli
 from florisense_model.client import DEFAULT_URL, PredictError, predict_files
-from scripts.classify import image_files
-from scripts.cli import run_cli
+from florisense_model.photos import image_files
 
 
 def main() -> None:

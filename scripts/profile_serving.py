@@ -10,11 +10,14 @@ import json
 import os
 from pathlib import Path
 
-from florisense_model import stack
-from florisense_model.client import request_body
-from florisense_model.profiling import SERVER_SETTINGS, compare_server_settings, profile_request
-from scripts.classify import image_files
-from scripts.cli import run_cli
+from florisense_model.cli import run_cli
+from florisense_model.perf.profiling import (
+    SERVER_SETTINGS,
+    compare_server_settings,
+    profile_request,
+)
+from florisense_model.photos import image_files
+from florisense_model.stack.settings import free_port
 
 
 def print_stages(one: dict, batch: dict) -> None:
@@ -38,7 +41,7 @@ def print_settings(results: dict) -> None:
         if "error" in r:
             print(f"{name:<32}{r['error']}")
             continue
-        errors = sum(sum(r[k]["errors"].values()) for k in ("c1", "c4", "c8", "batch32_c1"))
+        errors = sum(sum(r[k]["unexpected"].values()) for k in ("c1", "c4", "c8", "batch32_c1"))
         print(
             f"{name:<32}{r['c1']['p50_ms']:>8.1f}{r['c4']['requests_per_s']:>10.1f}"
             f"{r['c8']['requests_per_s']:>10.1f}{r['c8']['p99_ms']:>8.1f}"
@@ -76,11 +79,10 @@ def main() -> None:
             raise ValueError("set MLFLOW_TRACKING_URI to the tracking server to compare settings")
         result["server_settings"] = compare_server_settings(
             tracking_uri,
-            request_body([one.read_bytes()]),
-            request_body(batch),
-            32,
+            one.read_bytes(),
+            batch,
             {name: SERVER_SETTINGS[name] for name in chosen},
-            stack.free_port(),
+            free_port(),
             args.requests,
         )
         print_settings(result["server_settings"])

@@ -6,9 +6,9 @@ import argparse
 
 from mlflow import MlflowClient
 
+from florisense_model.cli import run_cli
 from florisense_model.config import PRODUCTION_ALIAS, REGISTERED_MODEL_NAME
 from florisense_model.registry import promote
-from scripts.cli import run_cli
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,22 +10,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import ROOT
-from tests.helpers import CLASS_COLOURS, encode, photo
-from tests.serving.helpers import post_json, records
+from tests.support.browser import CHROMIUM_ARGS
+from tests.support.http import post_json, records
+from tests.support.images import CLASS_COLOURS, encode, photo
+from tests.support.project import ARTIFACTS
 
 pytestmark = pytest.mark.integration
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="module")

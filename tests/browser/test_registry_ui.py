@@ -10,11 +10,12 @@ from mlflow import MlflowClient
 from playwright.sync_api import expect, sync_playwright
 
 from florisense_model import registry
-from florisense_model.config import CLASSES
-from florisense_model.model_package import log_pyfunc_model
-from tests.browser.test_page import ARTIFACTS, CHROMIUM_ARGS
-from tests.model.conftest import TINY_SIZE, tiny_classifier
-from tests.servers import mlflow_tracking_server
+from florisense_model.model.labels import CLASSES
+from florisense_model.training.packaging import log_pyfunc_model
+from tests.support.browser import CHROMIUM_ARGS
+from tests.support.project import ARTIFACTS
+from tests.support.servers import mlflow_tracking_server
+from tests.support.tiny_model import TINY_SIZE, tiny_classifier
 
 pytestmark = pytest.mark.integration
 # The UI remembers its view in localStorage: legacy view (stage dropdown), assistant panel shut.

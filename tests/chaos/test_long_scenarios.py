@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from florisense_model import stack
-from florisense_model.loadtest import request_mix, run_load
-from tests.conftest import ROOT
-from tests.serving.helpers import restart_model_server
+from florisense_model.perf.http_load import run_load
+from florisense_model.perf.loadtest import request_mix
+from florisense_model.stack import nginx, services, slots, supervisor
+from tests.support.http import restart_model_server
+from tests.support.project import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -30,10 +31,10 @@ def unlimited_nginx(serving_stack, monkeypatch):
     monkeypatch.setenv("FLORISENSE_NGINX_RATE_LIMIT", "1000r/s")
     monkeypatch.setenv("FLORISENSE_NGINX_RATE_BURST", "1000")
     monkeypatch.setenv("FLORISENSE_NGINX_CONN_LIMIT", "64")
-    stack.reload_nginx(config)
+    nginx.reload(config)
     yield config
     monkeypatch.undo()
-    stack.reload_nginx(config)
+    nginx.reload(config)
 
 
 def photos(folder: Path) -> list[bytes]:
@@ -71,8 +72,8 @@ def test_model_server_killed_under_traffic_answers_503_at_once_then_recovers(
     runner = threading.Thread(target=traffic)
     runner.start()
     time.sleep(10)
-    slot = str(stack.active_slot(config)["slot"])
-    os.killpg(stack.running_pid(stack.model_server(config, slot)), signal.SIGKILL)
+    slot = str(slots.active_slot(config)["slot"])
+    os.killpg(supervisor.running_pid(services.model_server(config, slot)), signal.SIGKILL)
     killed_at = time.monotonic()
     time.sleep(5)  # five seconds of outage under traffic
     restarted = restart_model_server(config)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from florisense_model import data
-from tests.helpers import encode, make_dataset, photo
+from florisense_model.training import data
+from tests.support.images import encode, make_dataset, photo
 
 
 def reasons(dataset: data.Dataset) -> dict[str, str]:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from florisense_model.preprocessing import ImageError, preprocess_image
-from tests.helpers import encode, png_header_claiming
+from florisense_model.model.preprocessing import ImageError, preprocess_image
+from tests.support.images import encode, png_header_claiming
 
 SIZE = 64
 RED = (220, 30, 30)

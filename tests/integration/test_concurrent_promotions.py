@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from florisense_model.config import PRODUCTION_ALIAS, PRODUCTION_STAGE
 from florisense_model.registry import promote
-from tests.servers import mlflow_tracking_server
+from tests.support.servers import mlflow_tracking_server
 
 pytestmark = pytest.mark.integration
 NAME = "race"

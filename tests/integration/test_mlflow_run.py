@@ -4,7 +4,6 @@ registry version, Production stage and alias, the gate, `promote` and `import_ke
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,27 +15,11 @@ import pytest
 from mlflow import MlflowClient
 
 from florisense_model.config import PRODUCTION_ALIAS, REGISTERED_MODEL_NAME
-from tests.conftest import ROOT
-from tests.helpers import make_dataset
-from tests.servers import BIN, child_env, mlflow_tracking_server
+from tests.support.images import make_dataset
+from tests.support.mlflow_runs import SMALL, mlflow_run, summary_of
+from tests.support.servers import child_env, mlflow_tracking_server
 
 pytestmark = pytest.mark.integration
-# Real backbone weights where the machine has them (CI does), else random: never a download.
-WEIGHTS = os.environ.get("FLORISENSE_BASE_WEIGHTS", "").strip() or "none"
-SMALL = [
-    "-P",
-    "image_size=64",
-    "-P",
-    "epochs=2",
-    "-P",
-    "fine_tune_epochs=1",
-    "-P",
-    "batch_size=16",
-    "-P",
-    "exclusions=none",
-    "-P",
-    f"base_weights={WEIGHTS}",
-]
 
 
 @pytest.fixture(scope="module")
@@ -52,31 +35,6 @@ def tracking_uri(tmp_path_factory):
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data") / "photos", per_class=20)
-
-
-def mlflow_run(
-    tracking_uri: str | None, *args: str, cwd: Path = ROOT
-) -> subprocess.CompletedProcess:
-    env = child_env()
-    env.pop("MLFLOW_TRACKING_URI", None)
-    if tracking_uri:
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
-    result = subprocess.run(
-        [str(BIN / "mlflow"), "run", str(ROOT), "--env-manager", "local", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    print(result.stdout[-3000:], result.stderr[-3000:])
-    return result
-
-
-def summary_of(result: subprocess.CompletedProcess) -> dict:
-    """The JSON summary the entry point prints last."""
-    text = result.stdout
-    return json.JSONDecoder().raw_decode(text, text.rindex("\n{") + 1)[0]
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.servers import child_env, free_port
+from tests.support.project import ROOT
+from tests.support.servers import child_env, free_port
 
 pytestmark = pytest.mark.integration
 

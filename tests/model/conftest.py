@@ -1,29 +1,15 @@
-"""A tiny random Keras classifier with the product's input contract (uint8, scaling inside),
-saved as the real FloriSense pyfunc: fast enough for unit tests, same code path as production."""
+"""The real FloriSense pyfunc around the tiny classifier, saved and loaded once per session."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import mlflow
 import pytest
-from keras import layers
 
-from florisense_model.config import CLASSES
-from florisense_model.model_package import save_pyfunc_model
-
-TINY_SIZE = 32
-
-
-def tiny_classifier(size: int = TINY_SIZE, seed: int = 0) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((size, size, 3), dtype="uint8")
-    x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    x = layers.Conv2D(4, 3, activation="relu")(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    outputs = layers.Dense(len(CLASSES), activation="softmax")(x)
-    return keras.Model(inputs, outputs)
+from florisense_model.model.labels import CLASSES
+from florisense_model.training.packaging import save_pyfunc_model
+from tests.support.tiny_model import TINY_SIZE, tiny_classifier
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from florisense_model.benchmark import benchmark_in_process
-from tests.helpers import CLASS_COLOURS, encode, photo
+from florisense_model.perf.benchmark import benchmark_in_process
+from tests.support.images import CLASS_COLOURS, encode, photo
 
 
 def test_benchmark_reports_every_figure(tiny_pyfunc_dir, tmp_path):

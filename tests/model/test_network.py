@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from florisense_model import network
+from florisense_model.training import network
 
 SIZE = 64
 
@@ -57,8 +57,21 @@ def test_base_weights_resolution(tmp_path):
         network.resolve_base_weights(str(tmp_path / "missing.weights.h5"))
 
 
+def test_a_weights_folder_gives_its_one_file_or_imagenet_when_empty(tmp_path):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    assert network.resolve_base_weights(str(folder)) == "imagenet"  # compose, no file mounted
+    (folder / "notes.txt").write_text("not weights")
+    first = folder / "mobilenet_v2.weights.h5"
+    first.write_bytes(b"")
+    assert network.resolve_base_weights(str(folder)) == str(first.resolve())
+    (folder / "other.weights.h5").write_bytes(b"")
+    with pytest.raises(ValueError, match="several weights files"):
+        network.resolve_base_weights(str(folder))
+
+
 def test_local_weights_file_loads_into_the_backbone():
-    from tests.helpers import require_env_path
+    from tests.support.images import require_env_path
 
     weights = require_env_path("FLORISENSE_BASE_WEIGHTS")
     model = network.build_model(2, 96, network.resolve_base_weights(str(weights)))

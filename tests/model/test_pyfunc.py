@@ -13,10 +13,13 @@ import pytest
 import yaml
 from mlflow.pyfunc.scoring_server import predictions_to_json
 
-from florisense_model.config import CLASSES
+from florisense_model.model.labels import CLASSES
+from florisense_model.model.pyfunc import decode_image_field, limit_tensorflow_threads
 from florisense_model.pins import serving_requirements
-from florisense_model.pyfunc import decode_image_field, limit_tensorflow_threads
-from tests.helpers import CLASS_COLOURS, encode, photo
+from tests.support.images import CLASS_COLOURS, encode, photo
+from tests.support.project import ROOT
+
+MODEL_CODE = ROOT / "florisense_model" / "model"
 
 
 def b64(data: bytes) -> str:
@@ -112,17 +115,27 @@ def test_missing_image_column_is_a_clear_error(tiny_pyfunc):
 def test_saved_model_is_self_contained_models_from_code(tiny_pyfunc_dir):
     mlmodel = yaml.safe_load((tiny_pyfunc_dir / "MLmodel").read_text())
     pyfunc_flavor = mlmodel["flavors"]["python_function"]
-    assert pyfunc_flavor["model_code_path"].endswith("serving_model.py")
+    assert pyfunc_flavor["model_code_path"].endswith("from_code.py")
     assert "python_model.pkl" not in {p.name for p in tiny_pyfunc_dir.rglob("*")}
-    assert (tiny_pyfunc_dir / "code" / "florisense_model" / "pyfunc.py").is_file()
+    assert (tiny_pyfunc_dir / "code" / "florisense_model" / "model" / "pyfunc.py").is_file()
     assert not list((tiny_pyfunc_dir / "code").rglob("__pycache__"))
     assert {p.name for p in (tiny_pyfunc_dir / "artifacts").iterdir()} == {
         "model.keras",
         "labels.json",
     }
     assert mlmodel["signature"]["inputs"] and mlmodel["saved_input_example_info"]
-    requirements = (tiny_pyfunc_dir / "requirements.txt").read_text().split()
+    requirements = (tiny_pyfunc_dir / "requirements.txt").read_text().splitlines()
     assert requirements == serving_requirements()
+
+
+def test_the_saved_model_ships_only_the_model_code(tiny_pyfunc_dir):
+    code = tiny_pyfunc_dir / "code"
+    shipped = sorted(p.relative_to(code).as_posix() for p in code.rglob("*") if p.is_file())
+    model_files = sorted(f"florisense_model/model/{p.name}" for p in MODEL_CODE.glob("*.py"))
+    expected = ["florisense_model/__init__.py", *model_files]
+    assert shipped == expected
+    lines = sum(len((code / name).read_text().splitlines()) for name in shipped)
+    assert lines < 900, lines
 
 
 @pytest.mark.parametrize(

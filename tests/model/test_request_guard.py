@@ -9,7 +9,7 @@ import pytest
 from mlflow.pyfunc import scoring_server
 from mlflow.utils.proto_json_utils import MlflowInvalidInputException
 
-from florisense_model import request_guard
+from florisense_model.model import request_guard
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from tests.helpers import require_env_path
-from tests.integration.test_mlflow_run import mlflow_run, summary_of
+from tests.support.images import require_env_path
+from tests.support.mlflow_runs import mlflow_run, summary_of
 
 pytestmark = pytest.mark.realdata
 

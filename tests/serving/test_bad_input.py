@@ -10,12 +10,12 @@ import time
 import pytest
 from PIL import Image
 
-from florisense_model import stack
-from florisense_model.load import group_rss_mb
-from tests.conftest import SLOW_BODY_TIMEOUT_S
-from tests.helpers import encode
-from tests.serving.bad_inputs import GOOD, GRASS, Case, b64, cases, records
-from tests.serving.helpers import assert_safe_json_error, request
+from florisense_model.stack import services, slots, supervisor
+from florisense_model.stack.supervisor import group_rss_mb
+from tests.support.bad_inputs import GOOD, GRASS, Case, b64, cases, records
+from tests.support.http import assert_safe_json_error, request
+from tests.support.images import encode
+from tests.support.stack import SLOW_BODY_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
 CASES = cases()
@@ -29,8 +29,8 @@ def served(serving_stack):
     predict = f"{config.web_url}/predict"
     status, _, _ = request(predict, "POST", records(GOOD), {"Content-Type": "application/json"})
     assert status == 200
-    slot = str(stack.active_slot(config)["slot"])
-    pid = stack.running_pid(stack.model_server(config, slot))
+    slot = str(slots.active_slot(config)["slot"])
+    pid = supervisor.running_pid(services.model_server(config, slot))
     assert pid is not None
     return config, predict, pid, group_rss_mb(pid)
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.serving.helpers import run_script, stack_env
+from tests.support.http import run_script, stack_env
 
 pytestmark = pytest.mark.integration
 SECTIONS = (
@@ -48,7 +48,7 @@ def test_benchmark_reports_every_figure(serving_stack, tmp_path):
         assert figures[section]["p50_ms"] > 0, section
         assert figures[section]["ratio_to_floor"] > 0, section
     for section in ("invocations_c1", "predict_c1", "predict_c4", "predict_c8"):
-        assert figures[section]["errors"] == {}, section
+        assert figures[section]["unexpected"] == {}, section
     assert figures["predict_c8"]["requests"] == 16
     assert figures["predict_batch32_c1"]["images_per_request"] == 32
     assert figures["cold_start"]["cold_start_s"] > 0

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from florisense_model.folder_evaluation import expected_calibration_error
-from tests.conftest import ROOT
-from tests.servers import child_env
+from florisense_model.training.evaluation import expected_calibration_error
+from tests.support.project import ROOT
+from tests.support.servers import child_env
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,10 @@ def test_evaluate_a_registered_version_and_log_it(serving_stack, tmp_path):
     run = client.get_run(run_id)
     assert run.data.tags["evaluated_model_version"] == production.version
     assert run.data.metrics["balanced_accuracy"] == pytest.approx(metrics["balanced_accuracy"])
-    assert "accuracy_score" in run.data.metrics  # from MLflow's own classifier evaluator
+    # The figures are logged once (scikit-learn's), with the confusion matrix as a plot.
+    assert {a.path for a in client.list_artifacts(run_id, "plots")} == {
+        "plots/confusion_matrix.png"
+    }
     assert {a.path for a in client.list_artifacts(run_id, "evaluation")} == {
         "evaluation/report.json"
     }

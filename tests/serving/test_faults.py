@@ -17,13 +17,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from florisense_model import stack
-from florisense_model.model_package import ModelStorageError, log_pyfunc_model
 from florisense_model.registry import current_production
-from tests.conftest import ROOT
-from tests.helpers import CLASS_COLOURS, encode, photo
-from tests.servers import free_port, wait_http
-from tests.serving.helpers import (
+from florisense_model.stack import lifecycle, services, settings, slots, supervisor
+from florisense_model.training.packaging import ModelStorageError, log_pyfunc_model
+from tests.support.http import (
     assert_safe_json_error,
     post_json,
     records,
@@ -31,6 +28,9 @@ from tests.serving.helpers import (
     restart_model_server,
     stack_env,
 )
+from tests.support.images import CLASS_COLOURS, encode, photo
+from tests.support.project import ROOT
+from tests.support.servers import free_port, wait_http
 
 pytestmark = pytest.mark.integration
 IMAGE = base64.b64encode(encode(photo(CLASS_COLOURS["grass"], seed=3))).decode()
@@ -63,12 +63,12 @@ def registry_snapshot(tracking_uri: str) -> dict:
 
 
 def start_waiting_model_server(
-    config: stack.StackConfig, log: Path, version: str | None = None
+    config: settings.StackConfig, log: Path, version: str | None = None
 ) -> tuple[subprocess.Popen, int]:
     """The model server's entry point (as compose and the stack run it) on a free port; without
     `version` it looks up Production itself."""
     port = free_port()
-    command = [sys.executable, "-m", "scripts.serve_production", "--port", str(port)]
+    command = [sys.executable, "-m", "florisense_model.stack.serve", "--port", str(port)]
     process = subprocess.Popen(
         command + (["--version", version] if version else []),
         cwd=ROOT,
@@ -106,8 +106,8 @@ def test_the_model_server_waits_with_backoff_for_what_is_down_then_serves(
         MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
     )
     log = tmp_path / "model-server.log"
-    service = stack.s3_server(config) if missing == "s3" else stack.tracking_server(config)
-    stack.stop(service)
+    service = services.s3_server(config) if missing == "s3" else services.tracking_server(config)
+    supervisor.stop(service)
     process = None
     try:
         if missing == "mlflow":
@@ -121,27 +121,27 @@ def test_the_model_server_waits_with_backoff_for_what_is_down_then_serves(
         assert "Traceback" not in text
         assert process.poll() is None  # still waiting, not crashed
     finally:
-        list(stack.up(config, only={missing}))
+        list(lifecycle.up(config, only={missing}))
     try:
         served_one_image(port, process)
         assert "serving models:/florisense/" in log.read_text()
     finally:
-        stack.terminate_group(process.pid)
+        supervisor.terminate_group(process.pid)
     # A restart of either server loses no run, metric, parameter, version, stage, tag or alias.
     assert registry_snapshot(config.tracking_uri) == before
 
 
-def stop_s3_at_the_first_model_file(config: stack.StackConfig) -> threading.Thread:
+def stop_s3_at_the_first_model_file(config: settings.StackConfig) -> threading.Thread:
     """Stop the S3 server the moment the first file of a new model lands in the bucket (rclone
     keeps objects as files): the upload is cut in the middle, for real."""
-    bucket = config.run_dir / "s3" / stack.ARTIFACT_BUCKET
+    bucket = config.run_dir / "s3" / settings.ARTIFACT_BUCKET
     before = set(bucket.rglob("*"))
 
     def watch() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if any("models" in path.parts for path in set(bucket.rglob("*")) - before):
-                stack.stop(stack.s3_server(config))
+                supervisor.stop(services.s3_server(config))
                 return
             time.sleep(0.002)
 
@@ -150,8 +150,8 @@ def stop_s3_at_the_first_model_file(config: stack.StackConfig) -> threading.Thre
     return watcher
 
 
-def model_files(config: stack.StackConfig, model_id: str) -> list[Path]:
-    bucket = config.run_dir / "s3" / stack.ARTIFACT_BUCKET
+def model_files(config: settings.StackConfig, model_id: str) -> list[Path]:
+    bucket = config.run_dir / "s3" / settings.ARTIFACT_BUCKET
     return [p for p in bucket.rglob("*") if p.is_file() and model_id in p.parts]
 
 
@@ -159,7 +159,7 @@ def model_files(config: stack.StackConfig, model_id: str) -> list[Path]:
 def test_s3_down_while_a_run_logs_its_model_fails_clearly_and_registers_nothing(
     stack_tracking, tmp_path, monkeypatch, when
 ):
-    from tests.model.conftest import TINY_SIZE, tiny_classifier
+    from tests.support.tiny_model import TINY_SIZE, tiny_classifier
 
     config = stack_tracking
     keras_file = tmp_path / "model.keras"
@@ -168,7 +168,7 @@ def test_s3_down_while_a_run_logs_its_model_fails_clearly_and_registers_nothing(
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
     name = f"fault-s3-{when}"
     if when == "before-the-upload":
-        stack.stop(stack.s3_server(config))
+        supervisor.stop(services.s3_server(config))
         watcher = None
     else:
         watcher = stop_s3_at_the_first_model_file(config)
@@ -189,7 +189,7 @@ def test_s3_down_while_a_run_logs_its_model_fails_clearly_and_registers_nothing(
     finally:
         if watcher is not None:
             watcher.join()
-        list(stack.up(config, only={"s3"}))
+        list(lifecycle.up(config, only={"s3"}))
     # With S3 back, the same call registers a version whose files are all readable.
     with mlflow.start_run():
         info = log_pyfunc_model(keras_file, ["dandelion", "grass"], TINY_SIZE, "crop", name)
@@ -204,8 +204,8 @@ def test_s3_down_while_a_run_logs_its_model_fails_clearly_and_registers_nothing(
 def test_a_killed_model_server_gives_json_503_at_once_and_restart_recovers(serving_stack):
     config, _ = serving_stack
     predict = f"{config.web_url}/predict"
-    slot = str(stack.active_slot(config)["slot"])
-    pid = stack.running_pid(stack.model_server(config, slot))
+    slot = str(slots.active_slot(config)["slot"])
+    pid = supervisor.running_pid(services.model_server(config, slot))
     os.killpg(pid, signal.SIGKILL)
     time.sleep(0.5)
     started = time.monotonic()

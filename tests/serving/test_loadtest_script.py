@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tests.servers import child_env
-from tests.serving.helpers import run_script
+from tests.support.http import run_script
+from tests.support.servers import child_env
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ import mlflow
 import pandas as pd
 import pytest
 
-from florisense_model import stack
-from tests.helpers import CLASS_COLOURS, encode, photo
-from tests.serving.helpers import assert_safe_json_error, post_json, records, request
+from florisense_model.stack import lifecycle, services, supervisor
+from tests.support.http import assert_safe_json_error, post_json, records, request
+from tests.support.images import CLASS_COLOURS, encode, photo
 
 pytestmark = pytest.mark.integration
 
@@ -157,8 +157,8 @@ def test_healthz_reports_the_model_server(urls):
 
 def test_model_server_down_gives_json_503_at_once_and_recovers(urls):
     config, predict, photos = urls
-    server = stack.model_server(config)
-    stack.stop(server)
+    server = services.model_server(config)
+    supervisor.stop(server)
     try:
         started = time.monotonic()
         status, _, payload = post_json(
@@ -169,7 +169,7 @@ def test_model_server_down_gives_json_503_at_once_and_recovers(urls):
         status, _, payload = request(f"{config.web_url}/healthz", timeout=15)
         assert status == 503 and payload["status"] == "unhealthy"
     finally:
-        list(stack.up(config, only={"model-server"}))
+        list(lifecycle.up(config, only={"model-server"}))
     status, _, payload = request(f"{config.web_url}/healthz")
     assert status == 200
     status, _, payload = post_json(predict, records(b64(next(photos.glob("grass/*.jpg")))))

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from florisense_model.profiling import SERVER_SETTINGS
-from tests.servers import child_env
-from tests.serving.helpers import run_script
+from florisense_model.perf.profiling import SERVER_SETTINGS
+from tests.support.http import run_script
+from tests.support.servers import child_env
 
 pytestmark = pytest.mark.integration
 STAGES = {
@@ -56,7 +56,7 @@ def test_profile_times_every_stage_and_a_server_setting(serving_stack, tmp_path)
     assert figures["batch_32"]["images"] == 32
     served = figures["server_settings"][setting]
     for load in ("c1", "c4", "c8", "batch32_c1"):
-        assert served[load]["errors"] == {}, load
+        assert served[load]["unexpected"] == {}, load
     assert served["c8"]["requests"] == 16
     assert served["rss_mb"] > 100
     assert "forward" in result.stdout and setting in result.stdout

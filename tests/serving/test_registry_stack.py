@@ -13,9 +13,9 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from florisense_model import stack
-from tests.integration.test_mlflow_run import SMALL, mlflow_run, summary_of
-from tests.serving.helpers import post_json, records
+from florisense_model.stack import lifecycle, s3, services, settings, slots, supervisor
+from tests.support.http import post_json, records
+from tests.support.mlflow_runs import SMALL, mlflow_run, summary_of
 
 pytestmark = pytest.mark.integration
 CREDENTIAL_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_ACCESS_KEY", "S3_SECRET_KEY")
@@ -33,8 +33,8 @@ def served_run_id(config, photos: Path) -> str:
 
 
 def bucket_keys(config) -> list[str]:
-    s3 = stack.s3_client(config)
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=stack.ARTIFACT_BUCKET)
+    bucket = s3.s3_client(config)
+    pages = bucket.get_paginator("list_objects_v2").paginate(Bucket=settings.ARTIFACT_BUCKET)
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
@@ -55,7 +55,7 @@ def test_run_artifacts_and_the_model_are_objects_in_the_bucket(serving_stack):
         "MLmodel",
         "artifacts/model.keras",
         "artifacts/labels.json",
-        "code/florisense_model/pyfunc.py",
+        "code/florisense_model/model/pyfunc.py",
         "requirements.txt",
     ):
         assert any(k.endswith(name) for k in model_keys), name
@@ -63,7 +63,7 @@ def test_run_artifacts_and_the_model_are_objects_in_the_bucket(serving_stack):
 
 def test_model_server_runs_without_s3_credentials(serving_stack):
     config, photos = serving_stack
-    pid = stack.running_pid(stack.model_server(config))
+    pid = supervisor.running_pid(services.model_server(config))
     assert pid is not None
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     for process in [pid, *map(int, children)]:
@@ -71,7 +71,7 @@ def test_model_server_runs_without_s3_credentials(serving_stack):
         assert not set(CREDENTIAL_NAMES) & set(environment), process
         assert "MLFLOW_S3_ENDPOINT_URL" not in environment
         assert environment["MLFLOW_TRACKING_URI"] == config.tracking_uri
-    tracking = process_environment(stack.running_pid(stack.tracking_server(config)))
+    tracking = process_environment(supervisor.running_pid(services.tracking_server(config)))
     assert tracking["AWS_ACCESS_KEY_ID"]  # only the tracking server talks to S3
     assert served_run_id(config, photos)
 
@@ -123,8 +123,10 @@ def test_the_served_model_follows_a_promotion_without_dropping_requests(serving_
     assert runs and runs[-1] == new["run_id"] != before
     assert runs[0] == before
     assert set(statuses) == {200}, f"{len(statuses)} requests: {sorted(set(statuses))}"
-    assert stack.active_slot(config) == {"slot": "b", "version": new["version"]}
-    assert stack.running_pid(stack.model_server(config, "a")) is None  # the old slot is gone
+    assert slots.active_slot(config) == {"slot": "b", "version": new["version"]}
+    assert (
+        supervisor.running_pid(services.model_server(config, "a")) is None
+    )  # the old slot is gone
     log = (config.run_dir / "logs" / "follower.log").read_text()
     assert f"nginx now sends /predict to slot b (version {new['version']})" in log
 
@@ -144,9 +146,9 @@ def test_stop_and_start_of_the_whole_stack_loses_nothing(serving_stack):
     keys = set(bucket_keys(config))
     served = served_run_id(config, photos)
 
-    stack.down(config)
-    assert all(stack.running_pid(service) is None for service in stack.services(config))
-    list(stack.up(config))
+    lifecycle.down(config)
+    assert all(supervisor.running_pid(service) is None for service in services.all_services(config))
+    list(lifecycle.up(config))
 
     registry = client(config)
     assert {

@@ -4,54 +4,36 @@ with the security headers, and MLflow's authentication, when turned on, refuses 
 from __future__ import annotations
 
 import base64
-import os
-from pathlib import Path
 
+import psutil
 import pytest
 from mlflow import MlflowClient
 
-from florisense_model import stack
-from tests.servers import free_port
-from tests.serving.helpers import assert_safe_json_error, request
+from florisense_model.stack import services, settings, supervisor
+from tests.support.http import assert_safe_json_error, request
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
 
-def listening_addresses(pids: set[int]) -> set[tuple[str, int]]:
-    """(address, port) of every listening TCP socket owned by one of `pids`."""
-    inodes = set()
-    for pid in pids:
-        for fd in Path(f"/proc/{pid}/fd").glob("*"):
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state != "0A" or inode not in inodes:  # 0A: LISTEN
-                continue
-            address, port = local.split(":")
-            if width == 8:
-                text = ".".join(str(b) for b in reversed(bytes.fromhex(address)))
-            else:
-                text = "::1" if address == "0" * 24 + "01000000" else address
-            found.add((text, int(port, 16)))
-    return found
+def listening_addresses(processes: list[psutil.Process]) -> set[tuple[str, int]]:
+    """(address, port) of every listening TCP socket of these processes."""
+    return {
+        (connection.laddr.ip, connection.laddr.port)
+        for process in processes
+        for connection in process.net_connections("inet")
+        if connection.status == psutil.CONN_LISTEN
+    }
 
 
-def stack_pids(config: stack.StackConfig) -> set[int]:
-    groups = {stack.running_pid(s) for s in stack.services(config)} - {None}
-    return {pid for group in groups for pid in stack.process_group(group)}
+def stack_processes(config: settings.StackConfig) -> list[psutil.Process]:
+    groups = {supervisor.running_pid(s) for s in services.all_services(config)} - {None}
+    return [process for group in groups for process in supervisor.process_group(group)]
 
 
 def test_every_stack_process_listens_on_127_0_0_1_only(serving_stack):
     config, _ = serving_stack
-    addresses = listening_addresses(stack_pids(config))
+    addresses = listening_addresses(stack_processes(config))
     ports = {port for _, port in addresses}
     assert {config.web_port, config.mlflow_port, config.s3_port} <= ports
     assert {address for address, _ in addresses} <= {"127.0.0.1", "::1"}, addresses
@@ -85,10 +67,10 @@ def test_mlflow_authentication_when_on_refuses_anonymous_requests(tmp_path, monk
     password = "correct-horse-battery-9"
     monkeypatch.setenv("FLORISENSE_MLFLOW_AUTH", "true")
     monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", password)
-    config = stack.StackConfig(run_dir=tmp_path / "run", mlflow_port=free_port(), s3_port=1)
-    server = stack.tracking_server(config)
+    config = settings.StackConfig(run_dir=tmp_path / "run", mlflow_port=free_port(), s3_port=1)
+    server = services.tracking_server(config)
     try:
-        stack.start(server)
+        supervisor.start(server)
         api = f"{config.tracking_uri}/api/2.0/mlflow/experiments/search?max_results=1"
         status, _, _ = request(api)
         assert status == 401
@@ -102,7 +84,7 @@ def test_mlflow_authentication_when_on_refuses_anonymous_requests(tmp_path, monk
         client = MlflowClient(tracking_uri=config.tracking_uri)
         assert [e.name for e in client.search_experiments()] == ["Default"]
     finally:
-        stack.stop(server)
+        supervisor.stop(server)
     assert password not in (config.run_dir / "mlflow" / "basic_auth.ini").read_text()
 
 
@@ -111,6 +93,6 @@ def test_mlflow_authentication_refuses_to_start_without_a_strong_admin_password(
 ):
     monkeypatch.setenv("FLORISENSE_MLFLOW_AUTH", "true")
     monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", "short")
-    config = stack.StackConfig(run_dir=tmp_path / "run", mlflow_port=free_port())
+    config = settings.StackConfig(run_dir=tmp_path / "run", mlflow_port=free_port())
     with pytest.raises(RuntimeError, match="MLFLOW_AUTH_ADMIN_PASSWORD"):
-        stack.tracking_server(config)
+        services.tracking_server(config)

@@ -1,0 +1,115 @@
+"""Speed and memory of a registered model: in process (the pyfunc's predict against the floor,
+preprocessing plus one compiled forward call) and as `mlflow models serve` (cold start, resident
+memory). The HTTP lines come from http_load. Figures only: nothing here asserts a time."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from florisense_model.config import PRODUCTION_MODEL_URI
+from florisense_model.model.preprocessing import preprocess_image
+from florisense_model.perf.http_load import photos_request, repeat_request
+from florisense_model.perf.timing import summary, time_calls
+from florisense_model.photos import encode_file
+from florisense_model.stack.serve import serve_command
+from florisense_model.stack.settings import BIN
+from florisense_model.stack.supervisor import group_rss_mb, terminate_group
+
+
+def benchmark_in_process(
+    model_uri: str, images: list[Path], repeats: int = 30, batch: int = 32
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = mlflow.pyfunc.load_model(model_uri)
+    load_s = time.perf_counter() - started
+    inner = model.unwrap_python_model()
+    one = max(images, key=lambda p: p.stat().st_size)  # the largest photo: the slowest decode
+    batch_files = [images[i % len(images)] for i in range(batch)]
+    one_frame = pd.DataFrame({"image": [encode_file(one)]})
+    batch_frame = pd.DataFrame({"image": [encode_file(p) for p in batch_files]})
+    one_bytes = one.read_bytes()
+    batch_bytes = [p.read_bytes() for p in batch_files]
+
+    def floor(data: list[bytes]) -> Callable[[], Any]:
+        def call():
+            pixels = [preprocess_image(b, inner.image_size, inner.resize_mode) for b in data]
+            return inner._forward(np.stack(pixels)).numpy()
+
+        return call
+
+    few = max(3, repeats // 6)
+    return {
+        "model_uri": model_uri,
+        "image": {"file": one.name, "bytes": len(one_bytes)},
+        "load_seconds": round(load_s, 2),
+        "floor_one_image": summary(time_calls(floor([one_bytes]), repeats)),
+        "pyfunc_one_image": summary(time_calls(lambda: model.predict(one_frame), repeats)),
+        f"floor_batch_{batch}": summary(time_calls(floor(batch_bytes), few), batch),
+        f"pyfunc_batch_{batch}": summary(
+            time_calls(lambda: model.predict(batch_frame), few), batch
+        ),
+    }
+
+
+@contextmanager
+def launched_server(
+    tracking_uri: str, port: int, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """`mlflow models serve` for the Production model on 127.0.0.1:`port`, stopped on exit
+    (the whole process group: uvicorn and its workers)."""
+    env = os.environ | {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    process = subprocess.Popen(
+        serve_command(PRODUCTION_MODEL_URI, "127.0.0.1", port, workers),
+        env=env | (extra_env or {}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        terminate_group(process.pid)
+
+
+def first_answer_s(
+    process: subprocess.Popen, port: int, body: bytes, started: float, timeout_s: float = 180.0
+) -> float | None:
+    """Seconds from `started` to the first 200 from /invocations, or None at the timeout."""
+    while time.perf_counter() - started < timeout_s and process.poll() is None:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+            if connection.getresponse().status == 200:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return None
+
+
+def cold_start(tracking_uri: str, port: int, photo: bytes, timeout_s: float = 180.0) -> dict:
+    """Launch `mlflow models serve` for the Production model and time it to the first answered
+    prediction; then report its resident memory after a few predictions, and stop it."""
+    request = photos_request([photo])
+    started = time.perf_counter()
+    with launched_server(tracking_uri, port) as process:
+        first = first_answer_s(process, port, request.body, started, timeout_s)
+        if first is None:
+            return {"cold_start_s": None, "error": "no answer before the timeout"}
+        repeat_request(f"http://127.0.0.1:{port}/invocations", request, 1, 10)
+        return {"cold_start_s": round(first, 2), "rss_mb": group_rss_mb(process.pid)}

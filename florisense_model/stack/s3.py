@@ -1,0 +1,34 @@
+"""The artifact bucket on the stack's S3 server, through the S3 API (boto3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from florisense_model.stack.credentials import s3_credentials
+from florisense_model.stack.settings import ARTIFACT_BUCKET, StackConfig
+
+
+def s3_client(config: StackConfig) -> Any:
+    import boto3  # only the stack's own tools talk to S3 directly
+
+    key, secret = s3_credentials(config)
+    return boto3.client(
+        "s3",
+        endpoint_url=config.s3_url,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+    )
+
+
+def ensure_bucket(config: StackConfig) -> str:
+    """Create the artifact bucket if it does not exist yet."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3_client(config).create_bucket(Bucket=ARTIFACT_BUCKET)
+        return f"s3: bucket {ARTIFACT_BUCKET} created"
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+            return f"s3: bucket {ARTIFACT_BUCKET} ready"
+        raise

@@ -1,0 +1,132 @@
+"""Start `mlflow models serve` for the Production model (or one version) once it can load: waits,
+with backoff, for the tracking server to answer, for a Production version to exist (compose
+starts the model server before any training has finished) and for its files to be readable from
+the artifact store (S3, through the tracking server). Each wait says what it is waiting for."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+from collections.abc import Callable
+
+from florisense_model.cli import log, run_cli
+from florisense_model.config import PRODUCTION_MODEL_URI, REGISTERED_MODEL_NAME
+from florisense_model.registry import production_version
+
+
+class ArtifactsUnavailable(RuntimeError):
+    """The registry knows the version but its files cannot be read (S3 down or objects missing)."""
+
+
+def check_artifacts(tracking_uri: str, version: str) -> None:
+    """Read the version's MLmodel file through the tracking server, without MLflow's own minutes
+    of retries (this module retries with its own backoff and says why)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    source = client.get_model_version_download_uri(REGISTERED_MODEL_NAME, version)
+    previous = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    try:
+        with tempfile.TemporaryDirectory(prefix="florisense-probe-") as tmp:
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{source}/MLmodel", dst_path=tmp, tracking_uri=tracking_uri
+            )
+    except Exception as exc:
+        raise ArtifactsUnavailable(
+            f"the files of version {version} cannot be read from the artifact store "
+            "(is the S3 server up?)"
+        ) from exc
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES", None)
+        else:
+            os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = previous
+
+
+def wait_for_production(
+    tracking_uri: str,
+    log: Callable[[str], None],
+    max_wait_s: float | None = None,
+    first_delay_s: float = 2.0,
+    max_delay_s: float = 30.0,
+    version: str | None = None,
+) -> str:
+    """Poll until the Production version (or `version`) exists and its files are readable;
+    exponential backoff between polls. Returns the version number."""
+    started, delay = time.monotonic(), first_delay_s
+    while True:
+        try:
+            found = version or production_version(tracking_uri)
+            if found is None:
+                log(f"no Production version of {REGISTERED_MODEL_NAME} yet; waiting for training")
+            else:
+                check_artifacts(tracking_uri, found)
+                return found
+        except (OSError, urllib.error.URLError) as exc:
+            log(f"tracking server {tracking_uri} not answering ({exc}); retry in {delay:.0f} s")
+        except ArtifactsUnavailable as exc:
+            log(f"{exc}; retry in {delay:.0f} s")
+        if max_wait_s is not None and time.monotonic() - started + delay > max_wait_s:
+            raise TimeoutError(f"the model could not be loaded within {max_wait_s:.0f} s")
+        time.sleep(delay)
+        delay = min(max_delay_s, delay * 2)
+
+
+def serve_production(
+    host: str, port: int, workers: int = 1, timeout_s: int = 60, version: str | None = None
+) -> None:
+    """Wait until the Production model (or `version`) can load, then become
+    `mlflow models serve` (exec: same pid, so a supervisor sees one process)."""
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not tracking_uri.startswith("http"):
+        raise ValueError("set MLFLOW_TRACKING_URI to the tracking server (http://host:port)")
+    found = wait_for_production(tracking_uri, log, version=version)
+    model_uri = f"models:/{REGISTERED_MODEL_NAME}/{version}" if version else PRODUCTION_MODEL_URI
+    log(f"serving {model_uri} (version {found})")
+    command = serve_command(model_uri, host, port, workers, timeout_s)
+    os.execv(command[0], command)
+
+
+def serve_command(
+    model_uri: str, host: str, port: int, workers: int = 1, timeout_s: int = 60
+) -> list[str]:
+    """`mlflow models serve` in this environment: the one place its command line is built."""
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    return [
+        mlflow,
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        host,
+        "-p",
+        str(port),
+        "--workers",
+        str(workers),
+        "-t",
+        str(timeout_s),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5001)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--timeout", type=int, default=60, help="seconds per request")
+    parser.add_argument("--version", default=None, help="an exact version (default: Production)")
+    args = parser.parse_args()
+    serve_production(args.host, args.port, args.workers, args.timeout, args.version)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,85 @@
+"""Where the stack listens and keeps its files: read from the environment (.env), with defaults."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# The interpreter's bin folder: mlflow, rclone and python of the same environment.
+BIN = Path(sys.executable).parent
+PROJECT = Path(__file__).resolve().parents[2]
+ARTIFACT_BUCKET = "mlflow-artifacts"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    run_dir: Path
+    mlflow_port: int = 5050
+    model_port: int = 5001
+    web_port: int = 8080
+    s3_port: int = 9000
+    # The follower's second model-server slot (blue/green), and how often it polls the registry.
+    model_alt_port: int = 0
+    follow_interval_s: float = 10.0
+    # Compose: the model server's slots listen on every interface of their container, reach the
+    # tracking server by its service name, and log to the container's output.
+    model_host: str = "127.0.0.1"
+    tracking_server: str = ""  # default: the stack's own, http://127.0.0.1:<mlflow_port>
+    console_logs: bool = False
+
+    def slot_port(self, slot: str) -> int:
+        if slot == "a":
+            return self.model_port
+        return self.model_alt_port or self.model_port + 1
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        return cls(
+            run_dir=Path(os.environ.get("FLORISENSE_RUN_DIR", PROJECT / "run")).resolve(),
+            mlflow_port=int(os.environ.get("FLORISENSE_MLFLOW_PORT", "5050")),
+            model_port=int(os.environ.get("FLORISENSE_MODEL_PORT", "5001")),
+            web_port=int(os.environ.get("FLORISENSE_WEB_PORT", "8080")),
+            s3_port=int(os.environ.get("FLORISENSE_S3_PORT", "9000")),
+            model_alt_port=int(os.environ.get("FLORISENSE_MODEL_ALT_PORT", "0")),
+            follow_interval_s=float(os.environ.get("FLORISENSE_FOLLOW_INTERVAL", "10")),
+            model_host=os.environ.get("FLORISENSE_MODEL_HOST", "127.0.0.1"),
+            tracking_server=os.environ.get("FLORISENSE_TRACKING_URI", ""),
+            console_logs=os.environ.get("FLORISENSE_CONSOLE_LOGS", "").lower() == "true",
+        )
+
+    def as_env(self) -> dict[str, str]:
+        """The environment from which `from_env` rebuilds this configuration (child processes)."""
+        return {
+            "FLORISENSE_RUN_DIR": str(self.run_dir),
+            "FLORISENSE_MLFLOW_PORT": str(self.mlflow_port),
+            "FLORISENSE_MODEL_PORT": str(self.model_port),
+            "FLORISENSE_WEB_PORT": str(self.web_port),
+            "FLORISENSE_S3_PORT": str(self.s3_port),
+            "FLORISENSE_MODEL_ALT_PORT": str(self.slot_port("b")),
+            "FLORISENSE_FOLLOW_INTERVAL": str(self.follow_interval_s),
+            "FLORISENSE_MODEL_HOST": self.model_host,
+            "FLORISENSE_TRACKING_URI": self.tracking_server,
+            "FLORISENSE_CONSOLE_LOGS": str(self.console_logs).lower(),
+        }
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking_server or f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (test stacks, benchmark servers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
