@@ -8,11 +8,12 @@ RUN python /build/pins.py /build/pyproject.toml > /build/requirements.txt \
     && useradd --create-home --uid 10001 florisense \
     && mkdir -p /home/florisense/.cache && chown florisense /home/florisense/.cache
 WORKDIR /app
-COPY MLproject conda.yaml ./
+COPY pyproject.toml MLproject conda.yaml ./
 COPY florisense_model ./florisense_model
 COPY scripts ./scripts
 USER florisense
 ENV PYTHONPATH=/app \
     MLFLOW_DISABLE_TELEMETRY=true \
     TF_CPP_MIN_LOG_LEVEL=2 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1

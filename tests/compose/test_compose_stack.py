@@ -1,0 +1,294 @@
+"""`docker compose up` for real, on a real Docker engine (`make compose-test`): our images built
+from docker/*.Dockerfile, the third-party ones replaced by local stand-ins (docker/standins/),
+real photos. The tests run in file order on one stack and write their timings to
+test-artifacts/compose-timings.json."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from florisense_model import registry
+from florisense_model.photos import class_folders
+from florisense_model.stack.settings import free_port
+from tests.support.compose import Compose, image_size_mb, tag_override, wait_for
+from tests.support.http import post_json, records, request
+from tests.support.images import make_dataset, require_env_path
+from tests.support.mlflow_runs import SMALL, mlflow_run, summary_of
+from tests.support.project import ARTIFACTS
+
+pytestmark = pytest.mark.compose
+PROJECT = "florisense-test"
+TIMINGS: dict[str, object] = {}
+SECRETS = {
+    "S3_ACCESS_KEY": "florisense-ci",
+    "S3_SECRET_KEY": "s3-secret-for-the-compose-test",
+    # '@', '%' and '/' used to corrupt the database URI: the password now travels in PGPASSWORD.
+    "POSTGRES_PASSWORD": "p@ss%40w/rd",
+}
+
+
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory):
+    """The stack, built and up with real photos; removed with its volumes afterwards."""
+    photos = require_env_path("FLORISENSE_DATA_DIR")
+    weights = require_env_path("FLORISENSE_BASE_WEIGHTS")
+    folder = tmp_path_factory.mktemp("compose")
+    ports = {name: free_port() for name in ("WEB", "MLFLOW", "S3_CONSOLE")}
+    values = SECRETS | {
+        "FLORISENSE_DATA_DIR": str(photos),
+        "FLORISENSE_WEIGHTS_DIR": str(weights.parent),
+        "FLORISENSE_FOLLOW_INTERVAL": "2",
+        "FLORISENSE_NGINX_RATE_LIMIT": "1000r/s",  # the promotion test is one busy client
+        "FLORISENSE_NGINX_RATE_BURST": "1000",
+        **{f"FLORISENSE_{name}_PORT": str(port) for name, port in ports.items()},
+    }
+    env_file = folder / "test.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    stack = Compose(PROJECT, env_file, tag_override(folder / "override.yml"))
+    stack.web = f"http://127.0.0.1:{ports['WEB']}"
+    stack.tracking_uri = f"http://127.0.0.1:{ports['MLFLOW']}"
+    stack.run("down", "-v", "--remove-orphans", check=False)
+    try:
+        started = time.monotonic()
+        stack.run("build", timeout=1800)
+        TIMINGS["build_s"] = round(time.monotonic() - started, 1)
+        TIMINGS["image_size_mb"] = {
+            image: image_size_mb(image)
+            for image in ("florisense/project:local", "florisense/mlflow:local")
+        }
+        started = time.monotonic()
+        stack.run("up", "-d", timeout=600)
+        TIMINGS["page_up_s"] = round(wait_for(f"{stack.web}/", 120) + 0, 1)
+        wait_for(f"{stack.web}/healthz", 1200)  # the first training run happens meanwhile
+        TIMINGS["up_to_first_predict_s"] = round(time.monotonic() - started, 1)
+        yield stack
+    finally:
+        for service in (
+            "minio",
+            "create-bucket",
+            "postgres",
+            "mlflow",
+            "trainer",
+            "model-server",
+            "web",
+        ):
+            (ARTIFACTS / "compose").mkdir(parents=True, exist_ok=True)
+            (ARTIFACTS / "compose" / f"{service}.log").write_text(stack.logs(service))
+        stack.run("down", "-v", "--remove-orphans", check=False)
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "compose-timings.json").write_text(json.dumps(TIMINGS, indent=2))
+        print("\ncompose timings:", json.dumps(TIMINGS, indent=2))
+
+
+def client(compose: Compose) -> MlflowClient:
+    return MlflowClient(tracking_uri=compose.tracking_uri, registry_uri=compose.tracking_uri)
+
+
+def real_photos(count: int) -> list[Path]:
+    folders = class_folders(os.environ["FLORISENSE_DATA_DIR"])
+    per_class = count // len(folders)
+    return [path for files in folders.values() for path in files[:per_class]]
+
+
+def bucket_files(compose: Compose) -> list[str]:
+    result = compose.run("exec", "-T", "minio", "find", "/data/mlflow-artifacts", "-type", "f")
+    return result.stdout.split()
+
+
+def test_the_trainer_registers_a_version_whose_files_are_in_the_bucket(compose):
+    version = registry.current_production(client(compose))
+    assert version is not None and version.version == "1"
+    trainer = compose.logs("trainer")
+    assert "no Production version of florisense yet: training the first one" in trainer
+    files = bucket_files(compose)
+    model_files = [f for f in files if "/models/" in f]
+    for name in ("MLmodel", "artifacts/model.keras", "code/florisense_model/model/pyfunc.py"):
+        assert any(f.endswith(name) for f in model_files), name
+    assert any(f"/{version.run_id}/artifacts/dataset/report.json" in f for f in files)
+
+
+def test_predict_answers_real_photos_exactly_as_the_in_process_pyfunc(compose):
+    photos = real_photos(8)
+    images = [base64.b64encode(p.read_bytes()).decode() for p in photos]
+    status, _, payload = post_json(f"{compose.web}/predict", records(*images))
+    assert status == 200, payload
+    mlflow.set_tracking_uri(compose.tracking_uri)
+    model = mlflow.pyfunc.load_model("models:/florisense/1")
+    expected = model.predict(pd.DataFrame({"image": images})).to_dict("records")
+    for served, local in zip(payload["predictions"], expected, strict=True):
+        assert served["label"] == local["label"] and served["error"] is None
+        for label, probability in local["probabilities"].items():
+            assert served["probabilities"][label] == pytest.approx(probability, abs=1e-6)
+
+
+def test_the_page_loads_and_nginx_logs_to_the_container_output(compose):
+    status, headers, page = request(f"{compose.web}/")
+    assert status == 200 and "text/html" in headers["content-type"]
+    assert "Pissenlit" in page or "pissenlit" in page.lower()
+    assert request(f"{compose.web}/healthz")[0] == 200
+    assert '"POST /predict HTTP/1.1" 200' in compose.logs("web")  # `docker compose logs web`
+
+
+def test_a_promotion_reaches_predict_by_itself_with_no_failed_request(compose, tmp_path):
+    # An ML engineer trains a new version from their own machine against the compose stack.
+    photos = make_dataset(tmp_path / "photos", per_class=20)
+    trained = mlflow_run(
+        compose.tracking_uri, "-P", f"data_dir={photos}", *SMALL, "-P", "promote=skip"
+    )
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    new = summary_of(trained)
+    image = base64.b64encode(real_photos(2)[0].read_bytes()).decode()
+    statuses: list[int] = []
+    switched_at: list[float] = []
+    stop = threading.Event()
+
+    def ask_without_pause() -> None:
+        while not stop.is_set():
+            status, _, payload = post_json(f"{compose.web}/predict", records(image), timeout=60)
+            statuses.append(status)
+            if status == 200 and payload["predictions"][0]["run_id"] == new["run_id"]:
+                switched_at.append(time.monotonic())
+
+    asking = threading.Thread(target=ask_without_pause)
+    asking.start()
+    try:
+        time.sleep(2)
+        promoted_at = time.monotonic()
+        registry.promote(client(compose), new["version"])
+        deadline = time.monotonic() + 300
+        while not switched_at and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(8)  # the old slot stops after the switch: keep asking meanwhile
+    finally:
+        stop.set()
+        asking.join()
+    assert switched_at, "the new version never reached /predict"
+    TIMINGS["promotion_switch"] = {
+        "promotion_to_new_answers_s": round(switched_at[0] - promoted_at, 1),
+        "requests": len(statuses),
+        "failed": sum(1 for s in statuses if s != 200),
+    }
+    assert set(statuses) == {200}, f"{len(statuses)} requests: {sorted(set(statuses))}"
+    assert "slot a stops in" in compose.logs("model-server")
+
+
+def test_a_recreated_model_server_is_found_again(compose):
+    before = compose.address("model-server")
+    compose.run("rm", "--stop", "--force", "model-server")
+    # Other containers take the lowest free addresses until one holds the freed one, so the new
+    # model server gets a different address (nginx must look it up again).
+    squatters: list[str] = []
+    try:
+        while before not in [address_of(c) for c in squatters] and len(squatters) < 10:
+            squatters.append(
+                subprocess.run(
+                    ["docker", "run", "-d", "--rm", "--network", compose.network(),
+                     "florisense-standin/debian:bookworm", "sleep", "600"],
+                    capture_output=True, text=True, check=True,
+                ).stdout.strip()
+            )  # fmt: skip
+        compose.run("up", "-d", "--no-deps", "model-server")
+        started = time.monotonic()
+        compose.wait_healthy("model-server")
+        after = compose.address("model-server")
+        assert after != before, (before, after)
+        status, _, payload = post_json(f"{compose.web}/predict", records(_one_photo()))
+        assert status == 200 and payload["predictions"][0]["label"], payload
+        TIMINGS["recreated_model_server_answers_s"] = round(time.monotonic() - started, 1)
+    finally:
+        subprocess.run(["docker", "rm", "-f", *squatters], capture_output=True)
+
+
+def address_of(container: str) -> str:
+    template = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    result = subprocess.run(
+        ["docker", "inspect", "-f", template, container], capture_output=True, text=True
+    )
+    return result.stdout.strip()
+
+
+def _one_photo() -> str:
+    return base64.b64encode(real_photos(2)[0].read_bytes()).decode()
+
+
+def test_credentials_reach_only_the_services_that_need_them(compose):
+    holders: dict[str, set[str]] = {name: set() for name in SECRETS}
+    for service in (
+        "minio",
+        "create-bucket",
+        "postgres",
+        "mlflow",
+        "trainer",
+        "model-server",
+        "web",
+    ):
+        environment = compose.environment(service)
+        for name, value in SECRETS.items():
+            if value in environment.values():
+                holders[name].add(service)
+    assert holders == {
+        "S3_ACCESS_KEY": {"minio", "create-bucket", "mlflow"},
+        "S3_SECRET_KEY": {"minio", "create-bucket", "mlflow"},
+        "POSTGRES_PASSWORD": {"postgres", "mlflow"},
+    }
+
+
+def test_mlflow_login_works_in_compose_and_keeps_its_users_in_a_volume(compose):
+    """FLORISENSE_MLFLOW_AUTH=true (README "Security"): anonymous requests refused, the admin
+    served, the users' database in the mlflow-auth volume. Then back to the default."""
+    password = "an-admin-password-for-the-test"
+    auth = {
+        "FLORISENSE_MLFLOW_AUTH": "true",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-csrf-signing-key-for-the-test",
+    }
+    api = f"{compose.tracking_uri}/api/2.0/mlflow/experiments/search?max_results=1"
+    try:
+        compose.run("up", "-d", "--no-deps", "--wait", "mlflow", env=auth, timeout=300)
+        assert request(api)[0] == 401
+        token = base64.b64encode(f"admin:{password}".encode()).decode()
+        assert request(api, headers={"Authorization": f"Basic {token}"})[0] == 200
+        listing = compose.run("exec", "-T", "mlflow", "ls", "/var/lib/mlflow-auth").stdout
+        assert "basic_auth.db" in listing
+    finally:
+        compose.run("up", "-d", "--no-deps", "--wait", "mlflow", timeout=300)
+    assert request(api)[0] == 200
+
+
+def registry_state(compose: Compose) -> dict:
+    mlflow_client = client(compose)
+    experiments = [e.experiment_id for e in mlflow_client.search_experiments()]
+    return {
+        "runs": sorted(r.info.run_id for r in mlflow_client.search_runs(experiments)),
+        "versions": sorted(
+            (v.version, v.current_stage, v.run_id)
+            for v in mlflow_client.search_model_versions("name='florisense'")
+        ),
+        "aliases": mlflow_client.get_registered_model("florisense").aliases,
+    }
+
+
+def test_down_then_up_keeps_everything_and_down_v_removes_it(compose):
+    state, objects = registry_state(compose), sorted(bucket_files(compose))
+    compose.run("down")
+    started = time.monotonic()
+    compose.run("up", "-d", "--wait", "--wait-timeout", "600", timeout=900)
+    wait_for(f"{compose.web}/healthz", 300)
+    TIMINGS["restart_up_to_healthy_s"] = round(time.monotonic() - started, 1)
+    assert registry_state(compose) == state
+    assert sorted(bucket_files(compose)) == objects
+    assert "is Production: not training" in compose.logs("trainer")  # no retraining on `up`
+    assert len(compose.volumes()) == 4
+    compose.run("down", "-v")
+    assert compose.volumes() == []
