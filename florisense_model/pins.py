@@ -12,9 +12,12 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-# What the served model imports; the registered model's pip_requirements pin exactly these
-# (TensorFlow under two names: tensorflow-cpu on x86_64, tensorflow on ARM, by platform marker).
-SERVING_PACKAGES = ("mlflow", "tensorflow-cpu", "tensorflow", "keras", "pillow", "numpy", "pandas")
+# What the served model imports; the registered model's pip_requirements pin exactly these.
+# mlflow-skinny is MLflow without its server and UI dependencies (it serves models).
+SERVING_PACKAGES = ("mlflow-skinny", "onnxruntime", "pillow", "numpy", "pandas")
+# A version served through Keras (no compiled graph) needs TensorFlow too: tensorflow-cpu on
+# x86_64, tensorflow on ARM, by platform marker.
+KERAS_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras")
 
 _PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 # name[extras]==version[; environment marker]
@@ -49,14 +52,15 @@ def pinned_versions(requirements: list[str] | None = None) -> dict[str, str]:
     return pins
 
 
-def serving_requirements() -> list[str]:
-    """pip_requirements for the registered model: the serving packages' pinned lines, platform
-    markers included, so the model installs on x86_64 and ARM alike. Written as pip and MLflow
-    write them (packaging's normal form)."""
+def serving_requirements(runtime: str = "onnx") -> list[str]:
+    """pip_requirements for a registered model served through `runtime` ("onnx" or "keras"): the
+    pinned lines, platform markers included, so the model installs on x86_64 and ARM alike,
+    written as pip and MLflow write them (packaging's normal form)."""
     from packaging.requirements import Requirement  # not at the top: the Dockerfiles run this file
 
+    names = SERVING_PACKAGES + (KERAS_PACKAGES if runtime == "keras" else ())
     by_name = {canonical(_PIN.match(line).group(1)): line for line in project_requirements()}
-    return [str(Requirement(by_name[canonical(name)])) for name in SERVING_PACKAGES]
+    return [str(Requirement(by_name[canonical(name)])) for name in names]
 
 
 def requirement_lines(pyproject: Path, names: list[str]) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import os
 import re
@@ -27,6 +26,7 @@ from florisense_model.model.labels import (
     OUTPUT_COLUMNS,
 )
 from florisense_model.model.preprocessing import ImageError, preprocess_image
+from florisense_model.model.runtimes import default_runtime, load_forward
 
 # Larger batches are cut into chunks of this size, forwarded in parallel: bounded memory, and
 # measured on 2 cores 4 chunks of 8 beat one call of 32 (98-107 vs 78 images/s).
@@ -59,16 +59,12 @@ def decode_image_field(value: Any) -> bytes:
 
 
 class FlorisenseModel(mlflow.pyfunc.PythonModel):
-    """Loads model.keras and labels.json; predicts with compiled forward calls (a large batch as
-    chunks of 8 side by side)."""
+    """Loads labels.json and the network (the compiled ONNX graph, or model.keras: see
+    runtimes.py); predicts with one forward call per request, a large batch as chunks of 8 side
+    by side."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        import tensorflow as tf
-
         request_guard.install()  # wraps `mlflow models serve`'s JSON step: see request_guard.py
-        limit_tensorflow_threads(tf)
-        import keras
-
         config = dict(context.model_config or {})
         with open(context.artifacts["labels"], encoding="utf-8") as handle:
             labels = json.load(handle)
@@ -77,11 +73,8 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         self.image_size = int(labels["image_size"])
         self.resize_mode = str(labels["resize_mode"])
         self.run_id: str | None = config.get("run_id") or labels.get("run_id")
-        model = keras.saving.load_model(context.artifacts["keras_model"], compile=False)
-        spec = tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8)
-        # One traced graph for every batch size: ~5x faster than model.predict per call.
-        self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        self._forward(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))  # warm up
+        self.runtime = str(config.get("runtime") or default_runtime(context.artifacts))
+        self._forward = load_forward(self.runtime, context.artifacts, self.image_size)
         self._pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="florisense")
 
     def predict(
@@ -112,11 +105,11 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
             return np.zeros((0, len(self.classes)), np.float32)
         batch = np.stack(pixels)
         if len(batch) <= CHUNK_ROWS:
-            return self._forward(batch).numpy()
-        # One forward call per chunk, run side by side: each uses one core (see
-        # limit_tensorflow_threads), so a 32-image request uses them all.
+            return self._forward(batch)
+        # One forward call per chunk, run side by side: each uses one core (one thread per call,
+        # see runtimes.py), so a 32-image request uses them all.
         chunks = [batch[start : start + CHUNK_ROWS] for start in range(0, len(batch), CHUNK_ROWS)]
-        return np.concatenate(list(self._pool.map(lambda c: self._forward(c).numpy(), chunks)))
+        return np.concatenate(list(self._pool.map(self._forward, chunks)))
 
     def _row(self, probabilities: np.ndarray | None, error: str | None) -> dict[str, Any]:
         if probabilities is None:
@@ -134,21 +127,6 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
             "error": None,
             "run_id": self.run_id,
         }
-
-
-def limit_tensorflow_threads(tf: Any) -> None:
-    """One intra-op thread per forward call, unless the operator set TF_NUM_INTRAOP_THREADS.
-
-    Measured on 2 cores: a one-image forward call takes the same ~19 ms with TensorFlow's default
-    pool (one thread per core) as with one thread, but the default burns ~30 CPU-ms per image
-    instead of ~20 (idle pool threads spin). With one thread, concurrent requests and the chunks
-    of a large batch run side by side, one per core.
-    """
-    if "TF_NUM_INTRAOP_THREADS" in os.environ:
-        return
-    # RuntimeError: TensorFlow already started in this process (a notebook, a test): leave it.
-    with contextlib.suppress(RuntimeError):
-        tf.config.threading.set_intra_op_parallelism_threads(1)
 
 
 def _as_frame(model_input: Any) -> pd.DataFrame:

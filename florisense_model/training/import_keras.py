@@ -83,7 +83,7 @@ def import_keras(
                 "seed": seed,
             }
         )
-        score, test_files = None, []
+        score, test_files, x = None, [], None
         if data_dir.strip():
             dataset = data.scan_dataset(resolve_data_dir(data_dir), classes=classes)
             test_samples = data.split_dataset(dataset, seed=seed).test
@@ -95,8 +95,15 @@ def import_keras(
             score = metrics[evaluation.GATE_METRIC]
         keras_file = Path(tmp) / "model.keras"
         model.save(keras_file)
+        # Compiled to ONNX when the converter can translate it; served through Keras otherwise.
         info = packaging.log_pyfunc_model(
-            keras_file, list(classes), image_size, resize_mode, registered_model_name
+            keras_file,
+            list(classes),
+            image_size,
+            resize_mode,
+            registered_model_name,
+            check_pixels=x,
+            runtime="auto",
         )
         version = str(info.registered_model_version)
         gate = run_gate(registered_model_name, version, promote, score, test_files, list(classes))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
@@ -22,6 +23,12 @@ from PIL import Image
 
 from florisense_model.model import labels
 from florisense_model.pins import serving_requirements
+from florisense_model.training.compile import (
+    ONNX_FILE,
+    CompiledGraphMismatch,
+    compile_and_check,
+    sample_pixels,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MODEL_DIR = PACKAGE_DIR / "model"
@@ -68,31 +75,67 @@ def labels_document(
 
 @contextmanager
 def _model_files(
-    keras_path: Path, classes: list[str], image_size: int, resize_mode: str, run_id: str | None
-) -> Iterator[dict[str, Any]]:
-    """The keyword arguments shared by log_model and save_model, with files in a temp folder."""
+    keras_path: Path,
+    classes: list[str],
+    image_size: int,
+    resize_mode: str,
+    run_id: str | None,
+    runtime: str,
+    check_pixels: np.ndarray | None,
+) -> Iterator[tuple[dict[str, Any], float | None]]:
+    """(the keyword arguments shared by log_model and save_model, the compiled graph's largest
+    difference from Keras or None), with the files in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="florisense-model-") as tmp:
         staging = Path(tmp)
         labels_path = staging / "labels.json"
         labels_path.write_text(
             json.dumps(labels_document(classes, image_size, resize_mode, run_id), indent=2)
         )
-        code_dir = stage_model_code(staging)
-        yield {
+        pixels = check_pixels if check_pixels is not None else sample_pixels(image_size)
+        onnx_path, difference = _compiled_graph(keras_path, staging, pixels, runtime)
+        artifacts = {"keras_model": str(keras_path), "labels": str(labels_path)}
+        if onnx_path is not None:
+            artifacts["onnx_model"] = str(onnx_path)
+        kwargs = {
             "python_model": str(MODEL_CODE),
-            "artifacts": {"keras_model": str(keras_path), "labels": str(labels_path)},
-            "code_paths": [str(code_dir)],
+            "artifacts": artifacts,
+            "code_paths": [str(stage_model_code(staging))],
             "signature": SIGNATURE,
             "input_example": input_example(),
-            "pip_requirements": serving_requirements(),
-            "model_config": {"run_id": run_id} if run_id else None,
+            # Served through ONNX Runtime: no TensorFlow or Keras in the model's environment.
+            "pip_requirements": serving_requirements("onnx" if onnx_path else "keras"),
+            # Keys present here can be overridden at load time: `runtime: keras` for debugging
+            # (load_model(model_config=...) or MLFLOW_PYFUNC_INFERENCE_CONFIG when serving).
+            "model_config": {"run_id": run_id or "", "runtime": "onnx" if onnx_path else "keras"},
             "metadata": {
                 "classes": list(classes),
                 "image_size": int(image_size),
                 "resize_mode": resize_mode,
                 "training_run_id": run_id,
+                "runtime": "onnx" if onnx_path else "keras",
             },
         }
+        yield kwargs, difference
+
+
+def _compiled_graph(
+    keras_path: Path, staging: Path, pixels: np.ndarray, runtime: str
+) -> tuple[Path | None, float | None]:
+    """Compile to ONNX and check it ("onnx": any failure stops the run; "auto": a network the
+    converter cannot translate is served through Keras instead; "keras": no graph)."""
+    if runtime == "keras":
+        return None, None
+    target = staging / ONNX_FILE
+    try:
+        return target, compile_and_check(keras_path, target, pixels)
+    except CompiledGraphMismatch:
+        raise
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        if runtime == "onnx":
+            raise ValueError(f"could not compile the network to ONNX ({reason})") from exc
+        print(f"== the network could not be compiled to ONNX ({reason}): it serves through Keras")
+        return None, None
 
 
 def stage_model_code(staging: Path) -> Path:
@@ -118,10 +161,19 @@ def log_pyfunc_model(
     image_size: int,
     resize_mode: str,
     registered_model_name: str | None,
+    check_pixels: np.ndarray | None = None,
+    runtime: str = "onnx",
 ) -> ModelInfo:
-    """Log the model to the active run and (optionally) register it as a new version."""
+    """Log the model to the active run and (optionally) register it as a new version. Its
+    network is compiled to ONNX and checked on `check_pixels` (the run's test photos) first:
+    a difference over 1e-4 stops here, with nothing logged or registered."""
     run_id = mlflow.active_run().info.run_id
-    with _model_files(keras_path, classes, image_size, resize_mode, run_id) as kwargs:
+    files = _model_files(
+        keras_path, classes, image_size, resize_mode, run_id, runtime, check_pixels
+    )
+    with files as (kwargs, difference):
+        if difference is not None:
+            mlflow.log_metric("compiled_max_abs_diff", difference)
         try:
             return mlflow.pyfunc.log_model(
                 name=ARTIFACT_NAME, registered_model_name=registered_model_name, **kwargs
@@ -142,8 +194,12 @@ def save_pyfunc_model(
     image_size: int,
     resize_mode: str,
     run_id: str | None = None,
+    runtime: str = "onnx",
 ) -> Path:
     """Save the same pyfunc to a local folder (tests, offline inspection)."""
-    with _model_files(keras_path, classes, image_size, resize_mode, run_id) as kwargs:
+    with _model_files(keras_path, classes, image_size, resize_mode, run_id, runtime, None) as (
+        kwargs,
+        _,
+    ):
         mlflow.pyfunc.save_model(path=str(path), **kwargs)
     return path

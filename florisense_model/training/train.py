@@ -101,6 +101,7 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
             config.image_size,
             config.resize_mode,
             registered_model_name=config.registered_model_name,
+            check_pixels=test_x,  # the compiled graph must agree with Keras on these
         )
         version = str(info.registered_model_version)
         gate = run_gate(

@@ -54,9 +54,14 @@ def test_installed_versions_match_the_pins():
         assert metadata.version(requirement.name) == str(requirement.specifier)[2:], line
 
 
+def test_a_model_served_through_onnx_requires_no_tensorflow():
+    names = {Requirement(line).name for line in serving_requirements("onnx")}
+    assert names == {"mlflow-skinny", "onnxruntime", "pillow", "numpy", "pandas"}
+
+
 def test_tensorflow_is_pinned_for_x86_64_and_arm64():
     machines = {"x86_64": "tensorflow-cpu", "aarch64": "tensorflow", "arm64": "tensorflow"}
-    for requirements in (project_requirements(), serving_requirements()):
+    for requirements in (project_requirements(), serving_requirements("keras")):
         for machine, expected in machines.items():
             chosen = [
                 Requirement(line).name

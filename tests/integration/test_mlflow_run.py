@@ -3,6 +3,7 @@ registry version, Production stage and alias, the gate, `promote` and `import_ke
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from mlflow import MlflowClient
 from florisense_model.config import PRODUCTION_ALIAS, REGISTERED_MODEL_NAME
 from tests.support.images import make_dataset
 from tests.support.mlflow_runs import SMALL, mlflow_run, summary_of
-from tests.support.servers import child_env, mlflow_tracking_server
+from tests.support.servers import BIN, child_env, mlflow_tracking_server
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +81,8 @@ def test_run_logs_params_metrics_and_artifacts(tracking_uri, first_run):
         "test_f1_grass",
     ):
         assert 0.0 <= metrics[name] <= (1.0 if name != "test_log_loss" else 50), name
+    # The compiled graph agreed with Keras on the test photos before it was registered.
+    assert 0.0 <= metrics["compiled_max_abs_diff"] <= 1e-4
     head = client.get_metric_history(run.info.run_id, "head_loss")
     fine = client.get_metric_history(run.info.run_id, "fine_tune_val_accuracy")
     assert len(head) == 2 and [m.step for m in head] == [1, 2]
@@ -230,3 +233,43 @@ def test_runs_without_a_tracking_server(tmp_path, photos):
     result = mlflow_run(None, "-P", f"data_dir={photos}", *SMALL, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert summary_of(result)["gate"]["decision"] == "promoted"
+
+
+def test_the_registered_model_predicts_in_its_own_environment_without_tensorflow(
+    tracking_uri, first_run, photos, tmp_path
+):
+    """`mlflow models predict --env-manager uv` builds the model's environment from its own
+    requirements, as a user's serving machine would: no TensorFlow, no Keras, and it predicts."""
+    image = next((photos / "dandelion").glob("*.jpg"))
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(records_of([image])))
+    output = tmp_path / "predictions.json"
+    env = child_env(MLFLOW_TRACKING_URI=tracking_uri)
+    model_uri = f"models:/florisense/{first_run['version']}"
+    result = subprocess.run(
+        [
+            *(str(BIN / "mlflow"), "models", "predict", "-m", model_uri, "-i", str(request)),
+            *("-o", str(output), "-t", "json", "--env-manager", "uv"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(output.read_text())["predictions"]
+    assert rows[0]["label"] in ("dandelion", "grass") and rows[0]["error"] is None
+    # uv lists what it installed in the model's environment ("+ name==version").
+    installed = {line.split()[1].split("==")[0] for line in result.stderr.splitlines()
+                 if line.startswith(" + ")}  # fmt: skip
+    assert {"onnxruntime", "mlflow-skinny", "pillow"} <= installed, sorted(installed)
+    assert not {"tensorflow", "tensorflow-cpu", "keras"} & installed, sorted(installed)
+
+
+def records_of(paths: list[Path]) -> dict:
+    return {
+        "dataframe_records": [
+            {"image": base64.b64encode(path.read_bytes()).decode()} for path in paths
+        ]
+    }

@@ -7,6 +7,7 @@ import io
 import json
 import types
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,10 +15,13 @@ import yaml
 from mlflow.pyfunc.scoring_server import predictions_to_json
 
 from florisense_model.model.labels import CLASSES
-from florisense_model.model.pyfunc import decode_image_field, limit_tensorflow_threads
+from florisense_model.model.pyfunc import decode_image_field
+from florisense_model.model.runtimes import limit_tensorflow_threads
 from florisense_model.pins import serving_requirements
+from florisense_model.training.packaging import save_pyfunc_model
 from tests.support.images import CLASS_COLOURS, encode, photo
 from tests.support.project import ROOT
+from tests.support.tiny_model import TINY_SIZE
 
 MODEL_CODE = ROOT / "florisense_model" / "model"
 
@@ -121,11 +125,13 @@ def test_saved_model_is_self_contained_models_from_code(tiny_pyfunc_dir):
     assert not list((tiny_pyfunc_dir / "code").rglob("__pycache__"))
     assert {p.name for p in (tiny_pyfunc_dir / "artifacts").iterdir()} == {
         "model.keras",
+        "model.onnx",
         "labels.json",
     }
     assert mlmodel["signature"]["inputs"] and mlmodel["saved_input_example_info"]
     requirements = (tiny_pyfunc_dir / "requirements.txt").read_text().splitlines()
     assert requirements == serving_requirements()
+    assert not [r for r in requirements if r.startswith(("tensorflow", "keras"))]
 
 
 def test_the_saved_model_ships_only_the_model_code(tiny_pyfunc_dir):
@@ -183,3 +189,31 @@ def test_tensorflow_gets_one_thread_per_call_unless_the_operator_chose(monkeypat
 def test_an_already_started_tensorflow_is_left_alone(monkeypatch):
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
     limit_tensorflow_threads(fake_tf(RecordingThreading(started=True)))  # does not raise
+
+
+def test_the_keras_runtime_gives_the_compiled_graphs_probabilities(tiny_pyfunc, tiny_pyfunc_dir):
+    """`runtime: keras` in the model config (debugging) runs model.keras through TensorFlow."""
+    images = [b64(encode(photo(CLASS_COLOURS[c], seed=s))) for c in CLASS_COLOURS for s in (4, 5)]
+    through_keras = mlflow.pyfunc.load_model(
+        str(tiny_pyfunc_dir), model_config={"runtime": "keras"}
+    )
+    assert tiny_pyfunc.unwrap_python_model().runtime == "onnx"
+    assert through_keras.unwrap_python_model().runtime == "keras"
+    compiled = tiny_pyfunc.predict(frame(*images))["probabilities"]
+    reference_rows = through_keras.predict(frame(*images))["probabilities"]
+    for fast, reference in zip(compiled, reference_rows, strict=True):
+        for label in CLASSES:
+            assert fast[label] == pytest.approx(reference[label], abs=1e-5)
+
+
+def test_a_version_without_compiled_graph_serves_through_keras(tiny_keras_file, tmp_path):
+    """What versions registered before the compiled graph look like: model.keras only, and
+    TensorFlow in their requirements."""
+    saved = save_pyfunc_model(
+        tmp_path / "model", tiny_keras_file, list(CLASSES), TINY_SIZE, "crop", runtime="keras"
+    )
+    assert not (saved / "artifacts" / "model.onnx").exists()
+    assert any(r.startswith("keras==") for r in (saved / "requirements.txt").read_text().split())
+    model = mlflow.pyfunc.load_model(str(saved))
+    assert model.unwrap_python_model().runtime == "keras"
+    assert model.predict(frame(GOOD))["label"][0] in CLASSES
