@@ -8,6 +8,7 @@ import http.client
 import os
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,10 +31,14 @@ from florisense_model.stack.supervisor import group_rss_mb, terminate_group
 def benchmark_in_process(
     model_uri: str, images: list[Path], repeats: int = 30, batch: int = 32
 ) -> dict[str, Any]:
+    """The pyfunc's predict against two floors (preprocessing plus one forward call): the
+    runtime the model serves with, and TensorFlow's compiled call on model.keras, the runtime
+    every version served with before the compiled graph."""
     started = time.perf_counter()
     model = mlflow.pyfunc.load_model(model_uri)
     load_s = time.perf_counter() - started
-    inner = model.unwrap_python_model()
+    served = model.unwrap_python_model()
+    tensorflow = mlflow.pyfunc.load_model(model_uri, model_config={"runtime": "keras"})
     one = max(images, key=lambda p: p.stat().st_size)  # the largest photo: the slowest decode
     batch_files = [images[i % len(images)] for i in range(batch)]
     one_frame = pd.DataFrame({"image": [encode_file(one)]})
@@ -41,21 +46,27 @@ def benchmark_in_process(
     one_bytes = one.read_bytes()
     batch_bytes = [p.read_bytes() for p in batch_files]
 
-    def floor(data: list[bytes]) -> Callable[[], Any]:
+    def floor(inner: Any, data: list[bytes]) -> Callable[[], Any]:
         def call():
             pixels = [preprocess_image(b, inner.image_size, inner.resize_mode) for b in data]
-            return inner._forward(np.stack(pixels)).numpy()
+            return inner._forward(np.stack(pixels))
 
         return call
 
     few = max(3, repeats // 6)
+    keras_inner = tensorflow.unwrap_python_model()
     return {
         "model_uri": model_uri,
+        "runtime": served.runtime,
         "image": {"file": one.name, "bytes": len(one_bytes)},
         "load_seconds": round(load_s, 2),
-        "floor_one_image": summary(time_calls(floor([one_bytes]), repeats)),
+        "tensorflow_floor_one_image": summary(time_calls(floor(keras_inner, [one_bytes]), repeats)),
+        "floor_one_image": summary(time_calls(floor(served, [one_bytes]), repeats)),
         "pyfunc_one_image": summary(time_calls(lambda: model.predict(one_frame), repeats)),
-        f"floor_batch_{batch}": summary(time_calls(floor(batch_bytes), few), batch),
+        f"tensorflow_floor_batch_{batch}": summary(
+            time_calls(floor(keras_inner, batch_bytes), few), batch
+        ),
+        f"floor_batch_{batch}": summary(time_calls(floor(served, batch_bytes), few), batch),
         f"pyfunc_batch_{batch}": summary(
             time_calls(lambda: model.predict(batch_frame), few), batch
         ),
@@ -103,13 +114,33 @@ def first_answer_s(
 
 
 def cold_start(tracking_uri: str, port: int, photo: bytes, timeout_s: float = 180.0) -> dict:
-    """Launch `mlflow models serve` for the Production model and time it to the first answered
-    prediction; then report its resident memory after a few predictions, and stop it."""
+    """Launch `mlflow models serve` for the Production model and time it to /ping and to the
+    first answered prediction; then report its resident memory after a few predictions."""
     request = photos_request([photo])
     started = time.perf_counter()
     with launched_server(tracking_uri, port) as process:
+        ping = first_ping_s(process, port, started, timeout_s)
         first = first_answer_s(process, port, request.body, started, timeout_s)
         if first is None:
             return {"cold_start_s": None, "error": "no answer before the timeout"}
         repeat_request(f"http://127.0.0.1:{port}/invocations", request, 1, 10)
-        return {"cold_start_s": round(first, 2), "rss_mb": group_rss_mb(process.pid)}
+        return {
+            "to_ping_s": round(ping, 2) if ping else None,
+            "cold_start_s": round(first, 2),
+            "rss_mb": group_rss_mb(process.pid),
+        }
+
+
+def first_ping_s(
+    process: subprocess.Popen, port: int, started: float, timeout_s: float
+) -> float | None:
+    """Seconds from `started` to the first 200 from /ping, or None at the timeout."""
+    while time.perf_counter() - started < timeout_s and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as reply:
+                if reply.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return None

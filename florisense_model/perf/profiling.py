@@ -88,12 +88,12 @@ def profile_request(model_uri: str, images: list[bytes], repeats: int = 20) -> d
 
 
 # Settings of the model server worth comparing on a small CPU machine: uvicorn workers (each a
-# full copy of the model) and TensorFlow's intra-op pool ("0": TensorFlow's default, one
-# thread per core; the pyfunc's default is one thread per forward call, see pyfunc.py).
+# full copy of the model) and the runtime's threads per forward call (FLORISENSE_ONNX_THREADS;
+# the default is one thread per call, see model/runtimes.py).
 SERVER_SETTINGS: dict[str, dict[str, Any]] = {
-    "1 worker, 1 TF thread (default)": {"workers": 1, "env": {}},
-    "1 worker, TF's own thread pool": {"workers": 1, "env": {"TF_NUM_INTRAOP_THREADS": "0"}},
-    "2 workers, 1 TF thread each": {"workers": 2, "env": {}},
+    "1 worker, 1 thread per call (default)": {"workers": 1, "env": {}},
+    "1 worker, 2 threads per call": {"workers": 1, "env": {"FLORISENSE_ONNX_THREADS": "2"}},
+    "2 workers, 1 thread per call": {"workers": 2, "env": {}},
 }
 
 

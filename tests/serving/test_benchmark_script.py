@@ -11,6 +11,8 @@ from tests.support.http import run_script, stack_env
 
 pytestmark = pytest.mark.integration
 SECTIONS = (
+    "tensorflow_floor_one_image",
+    "tensorflow_floor_batch_32",
     "floor_one_image",
     "pyfunc_one_image",
     "floor_batch_32",
@@ -51,6 +53,8 @@ def test_benchmark_reports_every_figure(serving_stack, tmp_path):
         assert figures[section]["unexpected"] == {}, section
     assert figures["predict_c8"]["requests"] == 16
     assert figures["predict_batch32_c1"]["images_per_request"] == 32
-    assert figures["cold_start"]["cold_start_s"] > 0
+    assert figures["runtime"] == "onnx"
+    assert figures["predict_c1"]["ratio_to_tensorflow_floor"] > 0
+    assert 0 < figures["cold_start"]["to_ping_s"] <= figures["cold_start"]["cold_start_s"]
     assert figures["cold_start"]["rss_mb"] > 100
     assert "ratio to floor" in result.stdout
