@@ -65,7 +65,11 @@ def compose(tmp_path_factory):
         TIMINGS["build_s"] = round(time.monotonic() - started, 1)
         TIMINGS["image_size_mb"] = {
             image: image_size_mb(image)
-            for image in ("florisense/project:local", "florisense/mlflow:local")
+            for image in (
+                "florisense/project:local",
+                "florisense/model-server:local",
+                "florisense/mlflow:local",
+            )
         }
         started = time.monotonic()
         stack.run("up", "-d", timeout=600)
@@ -116,6 +120,16 @@ def test_the_trainer_registers_a_version_whose_files_are_in_the_bucket(compose):
     for name in ("MLmodel", "artifacts/model.keras", "code/florisense_model/model/pyfunc.py"):
         assert any(f.endswith(name) for f in model_files), name
     assert any(f"/{version.run_id}/artifacts/dataset/report.json" in f for f in files)
+
+
+def test_the_model_server_image_holds_no_tensorflow(compose):
+    found = subprocess.run(
+        ["docker", "run", "--rm", "florisense/model-server:local", "python", "-c",
+         "import importlib.util as u; print([m for m in ('tensorflow', 'keras', 'onnxruntime')"
+         " if u.find_spec(m)])"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert found.strip() == "['onnxruntime']"
 
 
 def test_predict_answers_real_photos_exactly_as_the_in_process_pyfunc(compose):
