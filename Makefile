@@ -17,7 +17,7 @@ endif
 TRACKING_URI := http://127.0.0.1:$(or $(FLORISENSE_MLFLOW_PORT),5050)
 WEB_URL := http://127.0.0.1:$(or $(FLORISENSE_WEB_PORT),8080)
 
-.PHONY: setup system-deps test test-unit chaos lint train up down status demo compose-test clean
+.PHONY: setup system-deps test test-unit chaos lint train up down status demo serving-env compose-test clean
 
 setup: system-deps $(VENV)/.installed  ## Debian packages if missing, and .venv with the pinned deps
 
@@ -72,10 +72,17 @@ demo: train  ## setup, start, train, then serve the new Production model and pri
 	@echo "MLflow UI: $(TRACKING_URI)"
 	@echo "Stop everything with: make down"
 
+# The registered model's own environment (its requirements.txt: no TensorFlow), as in the
+# model-server image; `scripts.benchmark --serving-env .venv-serve` times the model server in it.
+serving-env: setup  ## .venv-serve: mlflow-skinny, onnxruntime, pillow, numpy, pandas (pinned)
+	$(BIN)/uv venv --quiet --allow-existing --python $(BIN)/python .venv-serve
+	$(BIN)/python -c 'from florisense_model.pins import serving_requirements as r; print(*r(), sep="\n")' > .venv-serve/requirements.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python .venv-serve/bin/python -r .venv-serve/requirements.txt
+
 compose-test: setup  ## docker compose on a real engine (started, then stopped), stand-ins for pulled images
 	bash scripts/docker_engine.sh start
 	status=0; bash docker/standins/build.sh && $(BIN)/pytest -m compose -s tests/compose || status=$$?; \
 	bash scripts/docker_engine.sh stop; exit $$status
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .venv-serve .pytest_cache .ruff_cache test-artifacts

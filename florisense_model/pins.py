@@ -53,7 +53,7 @@ def pinned_versions(requirements: list[str] | None = None) -> dict[str, str]:
 
 
 def serving_requirements(runtime: str = "onnx") -> list[str]:
-    """pip_requirements for a registered model served through `runtime` ("onnx" or "keras"): the
+    """pip_requirements for a model served through `runtime` (an ONNX one or "keras"): the
     pinned lines, platform markers included, so the model installs on x86_64 and ARM alike,
     written as pip and MLflow write them (packaging's normal form)."""
     from packaging.requirements import Requirement  # not at the top: the Dockerfiles run this file

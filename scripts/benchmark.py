@@ -31,6 +31,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=25, help="requests per worker")
     parser.add_argument("--repeats", type=int, default=30, help="in-process repetitions")
     parser.add_argument("--json", default="", help="write every figure to this file")
+    parser.add_argument(
+        "--serving-env",
+        type=Path,
+        help="also time the cold start and memory of `mlflow models serve` from this venv: the "
+        "model's own requirements, as in the model-server image (`make serving-env`)",
+    )
     args = parser.parse_args()
     if not args.invocations_url:
         config = StackConfig.from_env()
@@ -53,9 +59,12 @@ def main() -> None:
         )
     batches = max(3, args.requests // 5)
     result["predict_batch32_c1"] = repeat_request(args.url, batch, 1, batches)
-    result["cold_start"] = cold_start(
-        os.environ.get("MLFLOW_TRACKING_URI", ""), free_port(), one.read_bytes()
-    )
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    result["cold_start"] = cold_start(tracking_uri, free_port(), one.read_bytes())
+    if args.serving_env:
+        result["cold_start_serving_env"] = cold_start(
+            tracking_uri, free_port(), one.read_bytes(), bin_dir=args.serving_env / "bin"
+        )
 
     floors = {
         "floor": (result["floor_one_image"], result["floor_batch_32"]),
@@ -90,7 +99,9 @@ def main() -> None:
         )
         value["ratio_to_floor"] = round(ratios["floor"], 3)
         value["ratio_to_tensorflow_floor"] = round(ratios["tensorflow_floor"], 3)
-    print(f"cold start: {result['cold_start']}")
+    for key in ("cold_start", "cold_start_serving_env"):
+        if key in result:
+            print(f"{key.replace('_', ' ')}: {result[key]}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
 

@@ -75,17 +75,22 @@ def benchmark_in_process(
 
 @contextmanager
 def launched_server(
-    tracking_uri: str, port: int, workers: int = 1, extra_env: dict[str, str] | None = None
+    tracking_uri: str,
+    port: int,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    bin_dir: Path | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """`mlflow models serve` for the Production model on 127.0.0.1:`port`, stopped on exit
-    (the whole process group: uvicorn and its workers)."""
+    """`mlflow models serve` for the Production model on 127.0.0.1:`port`, from this environment
+    or the one whose scripts are in `bin_dir`; stopped on exit (the whole process group)."""
+    scripts = bin_dir or BIN
     env = os.environ | {
         "MLFLOW_TRACKING_URI": tracking_uri,
         "MLFLOW_DISABLE_TELEMETRY": "true",
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     process = subprocess.Popen(
-        serve_command(PRODUCTION_MODEL_URI, "127.0.0.1", port, workers),
+        serve_command(PRODUCTION_MODEL_URI, "127.0.0.1", port, workers, bin_dir=str(scripts)),
         env=env | (extra_env or {}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -113,12 +118,19 @@ def first_answer_s(
     return None
 
 
-def cold_start(tracking_uri: str, port: int, photo: bytes, timeout_s: float = 180.0) -> dict:
-    """Launch `mlflow models serve` for the Production model and time it to /ping and to the
-    first answered prediction; then report its resident memory after a few predictions."""
+def cold_start(
+    tracking_uri: str,
+    port: int,
+    photo: bytes,
+    timeout_s: float = 180.0,
+    bin_dir: Path | None = None,
+) -> dict:
+    """Launch `mlflow models serve` for the Production model (from `bin_dir`'s environment, else
+    this one) and time it to /ping and to the first answered prediction; then report its
+    resident memory after a few predictions."""
     request = photos_request([photo])
     started = time.perf_counter()
-    with launched_server(tracking_uri, port) as process:
+    with launched_server(tracking_uri, port, bin_dir=bin_dir) as process:
         ping = first_ping_s(process, port, started, timeout_s)
         first = first_answer_s(process, port, request.body, started, timeout_s)
         if first is None:
@@ -128,6 +140,7 @@ def cold_start(tracking_uri: str, port: int, photo: bytes, timeout_s: float = 18
             "to_ping_s": round(ping, 2) if ping else None,
             "cold_start_s": round(first, 2),
             "rss_mb": group_rss_mb(process.pid),
+            "environment": str((bin_dir or BIN).parent),
         }
 
 

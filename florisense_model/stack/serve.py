@@ -94,10 +94,16 @@ def serve_production(
 
 
 def serve_command(
-    model_uri: str, host: str, port: int, workers: int = 1, timeout_s: int = 60
+    model_uri: str,
+    host: str,
+    port: int,
+    workers: int = 1,
+    timeout_s: int = 60,
+    bin_dir: str | None = None,
 ) -> list[str]:
-    """`mlflow models serve` in this environment: the one place its command line is built."""
-    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    """`mlflow models serve` in this environment (or the one whose scripts are in `bin_dir`):
+    the one place its command line is built."""
+    mlflow = os.path.join(bin_dir or os.path.dirname(sys.executable), "mlflow")
     return [
         mlflow,
         "models",

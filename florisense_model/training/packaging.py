@@ -29,6 +29,7 @@ from florisense_model.training.compile import (
     compile_and_check,
     sample_pixels,
 )
+from florisense_model.training.quantize import INT8_FILE, Int8Inputs, check_int8, quantize_int8
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MODEL_DIR = PACKAGE_DIR / "model"
@@ -82,9 +83,10 @@ def _model_files(
     run_id: str | None,
     runtime: str,
     check_pixels: np.ndarray | None,
-) -> Iterator[tuple[dict[str, Any], float | None]]:
-    """(the keyword arguments shared by log_model and save_model, the compiled graph's largest
-    difference from Keras or None), with the files in a temporary folder."""
+    int8: Int8Inputs | None = None,
+) -> Iterator[tuple[dict[str, Any], dict[str, float]]]:
+    """(the keyword arguments shared by log_model and save_model, the compiled graphs' checks as
+    metrics), with the files in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="florisense-model-") as tmp:
         staging = Path(tmp)
         labels_path = staging / "labels.json"
@@ -94,8 +96,16 @@ def _model_files(
         pixels = check_pixels if check_pixels is not None else sample_pixels(image_size)
         onnx_path, difference = _compiled_graph(keras_path, staging, pixels, runtime)
         artifacts = {"keras_model": str(keras_path), "labels": str(labels_path)}
+        checks: dict[str, float] = {}
         if onnx_path is not None:
             artifacts["onnx_model"] = str(onnx_path)
+            checks["compiled_max_abs_diff"] = difference
+            if int8 is not None:
+                int8_path, int8_checks = _int8_graph(onnx_path, staging / INT8_FILE, pixels, int8)
+                checks |= int8_checks
+                if int8_path is not None:
+                    artifacts["onnx_int8_model"] = str(int8_path)
+        served = _served_runtime(artifacts)
         kwargs = {
             "python_model": str(MODEL_CODE),
             "artifacts": artifacts,
@@ -103,19 +113,40 @@ def _model_files(
             "signature": SIGNATURE,
             "input_example": input_example(),
             # Served through ONNX Runtime: no TensorFlow or Keras in the model's environment.
-            "pip_requirements": serving_requirements("onnx" if onnx_path else "keras"),
+            "pip_requirements": serving_requirements(served),
             # Keys present here can be overridden at load time: `runtime: keras` for debugging
             # (load_model(model_config=...) or MLFLOW_PYFUNC_INFERENCE_CONFIG when serving).
-            "model_config": {"run_id": run_id or "", "runtime": "onnx" if onnx_path else "keras"},
+            "model_config": {"run_id": run_id or "", "runtime": served},
             "metadata": {
                 "classes": list(classes),
                 "image_size": int(image_size),
                 "resize_mode": resize_mode,
                 "training_run_id": run_id,
-                "runtime": "onnx" if onnx_path else "keras",
+                "runtime": served,
             },
         }
-        yield kwargs, difference
+        yield kwargs, checks
+
+
+def _served_runtime(artifacts: dict[str, str]) -> str:
+    if "onnx_int8_model" in artifacts:
+        return "onnx-int8"
+    return "onnx" if "onnx_model" in artifacts else "keras"
+
+
+def _int8_graph(
+    float_graph: Path, target: Path, pixels: np.ndarray, int8: Int8Inputs
+) -> tuple[Path | None, dict[str, float]]:
+    """The int8 graph if it classifies the test split at least as well as Keras, else None (the
+    float graph serves); its comparison with Keras as metrics either way."""
+    quantize_int8(float_graph, target, int8.calibration)
+    check = check_int8(target, pixels, int8.test_labels, int8.keras_probabilities)
+    verdict = "kept" if check.accepted else "not kept: the float graph serves"
+    print(
+        f"== int8 graph: balanced accuracy {check.int8_balanced_accuracy:.3f} vs Keras "
+        f"{check.keras_balanced_accuracy:.3f} on {len(pixels)} test photos, {verdict}"
+    )
+    return (target if check.accepted else None), check.metrics()
 
 
 def _compiled_graph(
@@ -163,17 +194,19 @@ def log_pyfunc_model(
     registered_model_name: str | None,
     check_pixels: np.ndarray | None = None,
     runtime: str = "onnx",
+    int8: Int8Inputs | None = None,
 ) -> ModelInfo:
     """Log the model to the active run and (optionally) register it as a new version. Its
     network is compiled to ONNX and checked on `check_pixels` (the run's test photos) first:
-    a difference over 1e-4 stops here, with nothing logged or registered."""
+    a difference over 1e-4 stops here, with nothing logged or registered. With `int8` (training
+    photos to calibrate on, the test labels and Keras's probabilities), an int8 graph is added
+    and served if it classifies the test photos at least as well as Keras."""
     run_id = mlflow.active_run().info.run_id
     files = _model_files(
-        keras_path, classes, image_size, resize_mode, run_id, runtime, check_pixels
+        keras_path, classes, image_size, resize_mode, run_id, runtime, check_pixels, int8
     )
-    with files as (kwargs, difference):
-        if difference is not None:
-            mlflow.log_metric("compiled_max_abs_diff", difference)
+    with files as (kwargs, checks):
+        mlflow.log_metrics(checks)
         try:
             return mlflow.pyfunc.log_model(
                 name=ARTIFACT_NAME, registered_model_name=registered_model_name, **kwargs
@@ -195,11 +228,13 @@ def save_pyfunc_model(
     resize_mode: str,
     run_id: str | None = None,
     runtime: str = "onnx",
+    check_pixels: np.ndarray | None = None,
+    int8: Int8Inputs | None = None,
 ) -> Path:
     """Save the same pyfunc to a local folder (tests, offline inspection)."""
-    with _model_files(keras_path, classes, image_size, resize_mode, run_id, runtime, None) as (
-        kwargs,
-        _,
-    ):
+    files = _model_files(
+        keras_path, classes, image_size, resize_mode, run_id, runtime, check_pixels, int8
+    )
+    with files as (kwargs, _):
         mlflow.pyfunc.save_model(path=str(path), **kwargs)
     return path

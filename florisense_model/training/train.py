@@ -20,6 +20,7 @@ from florisense_model.config import ENV_BASE_WEIGHTS, env_or_default
 from florisense_model.training import data, evaluation, network, packaging, plots
 from florisense_model.training.config import TrainConfig
 from florisense_model.training.gate import run_gate
+from florisense_model.training.quantize import Int8Inputs, calibration_sample
 from florisense_model.training.sources import resolve_data_dir
 from florisense_model.training.tracking import library_versions, log_new_params
 
@@ -102,6 +103,7 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
             config.resize_mode,
             registered_model_name=config.registered_model_name,
             check_pixels=test_x,  # the compiled graph must agree with Keras on these
+            int8=Int8Inputs(calibration_sample(pixels["train"][0]), test_y, probabilities),
         )
         version = str(info.registered_model_version)
         gate = run_gate(

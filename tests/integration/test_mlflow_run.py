@@ -83,6 +83,9 @@ def test_run_logs_params_metrics_and_artifacts(tracking_uri, first_run):
         assert 0.0 <= metrics[name] <= (1.0 if name != "test_log_loss" else 50), name
     # The compiled graph agreed with Keras on the test photos before it was registered.
     assert 0.0 <= metrics["compiled_max_abs_diff"] <= 1e-4
+    # An int8 graph was quantized and judged on the same photos (kept or not, it is reported).
+    assert metrics["int8_accepted"] in (0.0, 1.0)
+    assert 0.0 <= metrics["int8_label_agreement"] <= 1.0
     head = client.get_metric_history(run.info.run_id, "head_loss")
     fine = client.get_metric_history(run.info.run_id, "fine_tune_val_accuracy")
     assert len(head) == 2 and [m.step for m in head] == [1, 2]

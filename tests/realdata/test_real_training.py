@@ -43,3 +43,11 @@ def test_real_photos_reach_90_percent_test_accuracy(tmp_path):
     with sqlite3.connect(tmp_path / "mlflow.db") as db:
         runs = db.execute("select status from runs where run_uuid = ?", (summary["run_id"],))
         assert runs.fetchone() == ("FINISHED",)
+        rows = db.execute(
+            "select key, value from latest_metrics where run_uuid = ?", (summary["run_id"],)
+        )
+        logged = dict(rows.fetchall())
+    # The float graph equals Keras; the int8 graph serves only if it classifies as well.
+    assert logged["compiled_max_abs_diff"] <= 1e-4
+    int8_score = logged["int8_test_balanced_accuracy"]
+    assert logged["int8_accepted"] == float(int8_score >= metrics["test_balanced_accuracy"])
