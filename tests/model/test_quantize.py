@@ -65,3 +65,13 @@ def test_a_kept_int8_graph_is_served_by_default_and_the_others_stay_selectable(t
     assert sum(answer["probabilities"][0].values()) == pytest.approx(1.0, abs=1e-6)
     float_graph = mlflow.pyfunc.load_model(str(saved), model_config={"runtime": "onnx"})
     assert float_graph.unwrap_python_model().runtime == "onnx"
+
+
+def test_the_served_runtime_can_be_chosen_by_environment(tmp_path, monkeypatch):
+    """`mlflow models serve` has no --model-config: MLFLOW_PYFUNC_INFERENCE_CONFIG is how an
+    operator serves model.keras or the float graph of a version (README, "Serving runtime")."""
+    keras_file = tmp_path / "model.keras"
+    tiny_classifier().save(keras_file)
+    saved = save_pyfunc_model(tmp_path / "pyfunc", keras_file, list(CLASSES), TINY_SIZE, "crop")
+    monkeypatch.setenv("MLFLOW_PYFUNC_INFERENCE_CONFIG", '{"runtime": "keras"}')
+    assert mlflow.pyfunc.load_model(str(saved)).unwrap_python_model().runtime == "keras"
