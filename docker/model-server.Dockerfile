@@ -3,8 +3,7 @@
 # the model's own requirements (mlflow-skinny, onnxruntime, pillow, numpy, pandas) and psutil.
 FROM python:3.11-slim-bookworm
 COPY pyproject.toml florisense_model/pins.py /build/
-RUN python /build/pins.py /build/pyproject.toml \
-        mlflow-skinny onnxruntime pillow numpy pandas psutil > /build/requirements.txt \
+RUN python /build/pins.py /build/pyproject.toml --serving psutil > /build/requirements.txt \
     && pip install --no-cache-dir -r /build/requirements.txt \
     && useradd --create-home --uid 10001 florisense
 WORKDIR /app

@@ -81,5 +81,7 @@ def requirement_lines(pyproject: Path, names: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
-    # The Dockerfiles: `python pins.py pyproject.toml [NAME...]` prints a requirements file.
-    print("\n".join(requirement_lines(Path(sys.argv[1]), sys.argv[2:])))
+    # The Dockerfiles: `python pins.py pyproject.toml [NAME...]` prints a requirements file;
+    # the name `--serving` stands for a registered model's own requirements (SERVING_PACKAGES).
+    names = [n for arg in sys.argv[2:] for n in (SERVING_PACKAGES if arg == "--serving" else [arg])]
+    print("\n".join(requirement_lines(Path(sys.argv[1]), names)))

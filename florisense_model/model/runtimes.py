@@ -1,11 +1,12 @@
-"""The network's forward pass, uint8 images in, class probabilities out, in one of two runtimes:
+"""The network's forward pass, uint8 images in, class probabilities out, in one of three runtimes:
 
 - "onnx-int8" (the default when the version has `model.int8.onnx`): ONNX Runtime on the int8
   graph quantized at registration, kept only if it classified the test photos as well as Keras.
 - "onnx" (the default when the version has only `model.onnx`): ONNX Runtime on the float graph
   compiled at registration, equal to Keras within 1e-4. No TensorFlow in either.
 - "keras": model.keras through Keras and TensorFlow, the source of truth: for debugging (model
-  config `runtime: keras`) and for versions registered before the compiled graph existed.
+  config `runtime: keras`) and for versions registered before the compiled graph existed. Only
+  where TensorFlow is installed (not in the model-server image).
 
 Each is imported only when chosen, so the ONNX path never loads TensorFlow.
 """
@@ -69,7 +70,14 @@ def onnx_forward(path: str) -> Forward:
 
 
 def keras_forward(path: str, image_size: int) -> Forward:
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise RuntimeError(
+            "this version runs through Keras (it has no compiled graph, or the runtime 'keras' "
+            "was asked for) and TensorFlow is not installed here: register it again "
+            "(mlflow run . -e import_keras -P keras_path=...) to serve it without TensorFlow"
+        ) from None
 
     limit_tensorflow_threads(tf)
     import keras

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ import numpy as np
 
 from florisense_model.perf.timing import summary, time_calls
 
-RUNTIMES = ("onnxruntime", "litert")
+Forward = Callable[[np.ndarray], np.ndarray]
 
 
-def make_forward(runtime: str, path: str, threads: int) -> Any:
+def make_forward(runtime: str, path: str, threads: int) -> Forward:
     """A forward callable for one client thread (LiteRT interpreters are not thread-safe, so
     each client gets its own; an ONNX Runtime session may be shared, and is)."""
     if runtime == "onnxruntime":

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mlflow
 import numpy as np
@@ -35,6 +35,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MODEL_DIR = PACKAGE_DIR / "model"
 MODEL_CODE = MODEL_DIR / "from_code.py"
 ARTIFACT_NAME = "model"
+# What to register: "onnx" a compiled graph or fail, "auto" a compiled graph if the converter can
+# translate the network else Keras only, "keras" Keras only (how versions looked before).
+GraphPolicy = Literal["onnx", "auto", "keras"]
+GRAPH_POLICIES = ("onnx", "auto", "keras")
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec(DataType.string, "image")]),
@@ -81,12 +85,14 @@ def _model_files(
     image_size: int,
     resize_mode: str,
     run_id: str | None,
-    runtime: str,
+    runtime: GraphPolicy,
     check_pixels: np.ndarray | None,
     int8: Int8Inputs | None = None,
 ) -> Iterator[tuple[dict[str, Any], dict[str, float]]]:
     """(the keyword arguments shared by log_model and save_model, the compiled graphs' checks as
     metrics), with the files in a temporary folder."""
+    if runtime not in GRAPH_POLICIES:
+        raise ValueError(f"runtime must be one of {GRAPH_POLICIES}, not {runtime!r}")
     with tempfile.TemporaryDirectory(prefix="florisense-model-") as tmp:
         staging = Path(tmp)
         labels_path = staging / "labels.json"
@@ -101,6 +107,8 @@ def _model_files(
             artifacts["onnx_model"] = str(onnx_path)
             checks["compiled_max_abs_diff"] = difference
             if int8 is not None:
+                if check_pixels is None:
+                    raise ValueError("int8 needs the test photos (check_pixels) to be judged on")
                 int8_path, int8_checks = _int8_graph(onnx_path, staging / INT8_FILE, pixels, int8)
                 checks |= int8_checks
                 if int8_path is not None:
@@ -139,7 +147,11 @@ def _int8_graph(
 ) -> tuple[Path | None, dict[str, float]]:
     """The int8 graph if it classifies the test split at least as well as Keras, else None (the
     float graph serves); its comparison with Keras as metrics either way."""
-    quantize_int8(float_graph, target, int8.calibration)
+    try:
+        quantize_int8(float_graph, target, int8.calibration)
+    except Exception as exc:  # int8 is optional: the float graph, already checked, serves
+        print(f"== int8 graph not made ({type(exc).__name__}): the float graph serves")
+        return None, {"int8_accepted": 0.0}
     check = check_int8(target, pixels, int8.test_labels, int8.keras_probabilities)
     verdict = "kept" if check.accepted else "not kept: the float graph serves"
     print(
@@ -150,7 +162,7 @@ def _int8_graph(
 
 
 def _compiled_graph(
-    keras_path: Path, staging: Path, pixels: np.ndarray, runtime: str
+    keras_path: Path, staging: Path, pixels: np.ndarray, runtime: GraphPolicy
 ) -> tuple[Path | None, float | None]:
     """Compile to ONNX and check it ("onnx": any failure stops the run; "auto": a network the
     converter cannot translate is served through Keras instead; "keras": no graph)."""
@@ -193,7 +205,7 @@ def log_pyfunc_model(
     resize_mode: str,
     registered_model_name: str | None,
     check_pixels: np.ndarray | None = None,
-    runtime: str = "onnx",
+    runtime: GraphPolicy = "onnx",
     int8: Int8Inputs | None = None,
 ) -> ModelInfo:
     """Log the model to the active run and (optionally) register it as a new version. Its
@@ -227,7 +239,7 @@ def save_pyfunc_model(
     image_size: int,
     resize_mode: str,
     run_id: str | None = None,
-    runtime: str = "onnx",
+    runtime: GraphPolicy = "onnx",
     check_pixels: np.ndarray | None = None,
     int8: Int8Inputs | None = None,
 ) -> Path:

@@ -59,6 +59,7 @@ def calibration_sample(pixels: np.ndarray, count: int = CALIBRATION_IMAGES) -> n
 def quantize_int8(float_graph: Path, target: Path, calibration: np.ndarray) -> Path:
     """Static int8 quantization (QDQ, per-channel weights) of `float_graph`, its activation
     ranges calibrated on `calibration` (uint8 images), written to `target`."""
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -74,13 +75,12 @@ def quantize_int8(float_graph: Path, target: Path, calibration: np.ndarray) -> P
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._batches, None)
 
-    import onnx
-
-    graph = onnx.load(str(float_graph)).graph
     with tempfile.TemporaryDirectory(prefix="florisense-int8-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         # Folds constants and infers shapes first, as ONNX Runtime's quantization guide asks.
+        # It also fuses and renames nodes (MatMul + Add -> Gemm): the head is found after it.
         quant_pre_process(str(float_graph), str(prepared), skip_symbolic_shape=True)
+        graph = onnx.load(str(prepared)).graph
         quantize_static(
             str(prepared),
             str(target),

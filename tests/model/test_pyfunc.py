@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 import types
 
 import mlflow
@@ -217,3 +218,13 @@ def test_a_version_without_compiled_graph_serves_through_keras(tiny_keras_file, 
     model = mlflow.pyfunc.load_model(str(saved))
     assert model.unwrap_python_model().runtime == "keras"
     assert model.predict(frame(GOOD))["label"][0] in CLASSES
+
+
+def test_a_keras_version_without_tensorflow_says_how_to_serve_it(tiny_pyfunc_dir, monkeypatch):
+    """The model-server image has no TensorFlow: a Keras-only version fails with one clear line."""
+    from florisense_model.model.runtimes import load_forward
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # makes `import tensorflow` fail
+    artifacts = {"keras_model": str(tiny_pyfunc_dir / "artifacts" / "model.keras")}
+    with pytest.raises(RuntimeError, match="TensorFlow is not installed here: register it again"):
+        load_forward("keras", artifacts, TINY_SIZE)

@@ -7,6 +7,7 @@ import base64
 
 import mlflow
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 
@@ -63,6 +64,11 @@ def test_a_kept_int8_graph_is_served_by_default_and_the_others_stay_selectable(t
     assert answer["label"][0] in CLASSES and answer["error"][1]
     # The head stays in float: probabilities at full resolution, summing to 1.
     assert sum(answer["probabilities"][0].values()) == pytest.approx(1.0, abs=1e-6)
+    # Only the convolutions are int8: nothing from a DequantizeLinear feeds the dense head.
+    graph = onnx.load(str(saved / "artifacts" / "model.int8.onnx")).graph
+    producers = {output: node.op_type for node in graph.node for output in node.output}
+    head = [n for n in graph.node if n.op_type in ("Gemm", "MatMul")]
+    assert head and all(producers.get(i) != "DequantizeLinear" for n in head for i in n.input)
     float_graph = mlflow.pyfunc.load_model(str(saved), model_config={"runtime": "onnx"})
     assert float_graph.unwrap_python_model().runtime == "onnx"
 
