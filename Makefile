@@ -19,7 +19,7 @@ WEB_URL := http://127.0.0.1:$(or $(FLORISENSE_WEB_PORT),8080)
 
 .PHONY: setup system-deps test test-unit chaos lint train up down status demo serving-env compose-test clean
 
-setup: system-deps $(VENV)/.installed  ## Debian packages if missing, and .venv with the pinned deps
+setup: system-deps $(VENV)/.installed .venv-serve/.installed  ## Debian packages if missing, .venv with the pinned deps, .venv-serve (the model's own)
 
 system-deps:  ## nginx + njs, chromium, make, venv: installs what is missing (needs root)
 	@bash scripts/system_deps.sh
@@ -73,11 +73,14 @@ demo: train  ## setup, start, train, then serve the new Production model and pri
 	@echo "Stop everything with: make down"
 
 # The registered model's own environment (its requirements.txt: no TensorFlow), as in the
-# model-server image; `scripts.benchmark --serving-env .venv-serve` times the model server in it.
-serving-env: setup  ## .venv-serve: mlflow-skinny, onnxruntime, pillow, numpy, pandas (pinned)
+# model-server image: `make up` serves versions with a compiled graph from it (stack/serve.py).
+serving-env: .venv-serve/.installed  ## .venv-serve: mlflow-skinny, onnxruntime, pillow, numpy, pandas (pinned)
+
+.venv-serve/.installed: pyproject.toml $(VENV)/.installed
 	$(BIN)/uv venv --quiet --allow-existing --python $(BIN)/python .venv-serve
 	$(BIN)/python -c 'from florisense_model.pins import serving_requirements as r; print(*r(), sep="\n")' > .venv-serve/requirements.txt
 	$(BIN)/uv pip install --quiet --compile-bytecode --python .venv-serve/bin/python -r .venv-serve/requirements.txt
+	touch $@
 
 compose-test: setup  ## docker compose on a real engine (started, then stopped), stand-ins for pulled images
 	bash scripts/docker_engine.sh start

@@ -90,7 +90,7 @@ def serve_and_follow(config: StackConfig, log: Callable[[str], None]) -> None:
 
     signal.signal(signal.SIGTERM, stop_slots)
     config.run_dir.mkdir(parents=True, exist_ok=True)
-    version = wait_for_production(config.tracking_uri, log)
+    version, _ = wait_for_production(config.tracking_uri, log)
     log(supervisor.start(services.model_server(config, "a", version)))
     set_active_slot(config, "a", version)
     log(f"serving version {version} in slot a; following {PRODUCTION_MODEL_URI}")

@@ -6,25 +6,30 @@ the artifact store (S3, through the tracking server). Each wait says what it is 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
 import urllib.error
 from collections.abc import Callable
+from pathlib import Path
+
+import yaml
 
 from florisense_model.cli import log, run_cli
 from florisense_model.config import PRODUCTION_MODEL_URI, REGISTERED_MODEL_NAME
 from florisense_model.registry import production_version
+from florisense_model.stack.settings import BIN, SERVING_ENV
 
 
 class ArtifactsUnavailable(RuntimeError):
     """The registry knows the version but its files cannot be read (S3 down or objects missing)."""
 
 
-def check_artifacts(tracking_uri: str, version: str) -> None:
+def check_artifacts(tracking_uri: str, version: str) -> dict:
     """Read the version's MLmodel file through the tracking server, without MLflow's own minutes
-    of retries (this module retries with its own backoff and says why)."""
+    of retries (this module retries with its own backoff and says why); returns its metadata."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -34,9 +39,11 @@ def check_artifacts(tracking_uri: str, version: str) -> None:
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     try:
         with tempfile.TemporaryDirectory(prefix="florisense-probe-") as tmp:
-            mlflow.artifacts.download_artifacts(
+            path = mlflow.artifacts.download_artifacts(
                 artifact_uri=f"{source}/MLmodel", dst_path=tmp, tracking_uri=tracking_uri
             )
+            with open(path, encoding="utf-8") as handle:
+                return yaml.safe_load(handle).get("metadata") or {}
     except Exception as exc:
         raise ArtifactsUnavailable(
             f"the files of version {version} cannot be read from the artifact store "
@@ -56,9 +63,9 @@ def wait_for_production(
     first_delay_s: float = 2.0,
     max_delay_s: float = 30.0,
     version: str | None = None,
-) -> str:
+) -> tuple[str, dict]:
     """Poll until the Production version (or `version`) exists and its files are readable;
-    exponential backoff between polls. Returns the version number."""
+    exponential backoff between polls. Returns the version number and its metadata."""
     started, delay = time.monotonic(), first_delay_s
     while True:
         try:
@@ -66,8 +73,7 @@ def wait_for_production(
             if found is None:
                 log(f"no Production version of {REGISTERED_MODEL_NAME} yet; waiting for training")
             else:
-                check_artifacts(tracking_uri, found)
-                return found
+                return found, check_artifacts(tracking_uri, found)
         except (OSError, urllib.error.URLError) as exc:
             log(f"tracking server {tracking_uri} not answering ({exc}); retry in {delay:.0f} s")
         except ArtifactsUnavailable as exc:
@@ -86,11 +92,26 @@ def serve_production(
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     if not tracking_uri.startswith("http"):
         raise ValueError("set MLFLOW_TRACKING_URI to the tracking server (http://host:port)")
-    found = wait_for_production(tracking_uri, log, version=version)
+    found, metadata = wait_for_production(tracking_uri, log, version=version)
     model_uri = f"models:/{REGISTERED_MODEL_NAME}/{version}" if version else PRODUCTION_MODEL_URI
-    log(f"serving {model_uri} (version {found})")
-    command = serve_command(model_uri, host, port, workers, timeout_s)
+    # An operator's runtime override (README, "Serving runtime") decides too: keras needs TF.
+    override = json.loads(os.environ.get("MLFLOW_PYFUNC_INFERENCE_CONFIG") or "{}")
+    bin_dir = serving_bin_dir(str(override.get("runtime") or metadata.get("runtime", "")))
+    log(f"serving {model_uri} (version {found}) from {bin_dir}")
+    command = serve_command(model_uri, host, port, workers, timeout_s, bin_dir=str(bin_dir))
+    # `mlflow models serve --env-manager local` starts uvicorn by name: from the same environment.
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     os.execv(command[0], command)
+
+
+def serving_bin_dir(runtime: str, serving_env: Path = SERVING_ENV) -> Path:
+    """Where `mlflow models serve` runs a version from: the model's own environment (no
+    TensorFlow: 3.2 s to /ping and ~330 MB instead of 5 s and ~500 MB, README "Performance") for
+    a compiled graph, when it exists; else this one (Keras-only versions need TensorFlow)."""
+    lean = serving_env / "bin"
+    if runtime.startswith("onnx") and (lean / "mlflow").exists():
+        return lean
+    return BIN
 
 
 def serve_command(

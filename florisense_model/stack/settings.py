@@ -11,6 +11,9 @@ from pathlib import Path
 # The interpreter's bin folder: mlflow, rclone and python of the same environment.
 BIN = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parents[2]
+# The registered model's own environment (`make serving-env`: no TensorFlow), where versions with
+# a compiled graph are served, as in the model-server image. FLORISENSE_SERVING_ENV moves it.
+SERVING_ENV = Path(os.environ.get("FLORISENSE_SERVING_ENV") or PROJECT / ".venv-serve")
 ARTIFACT_BUCKET = "mlflow-artifacts"
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import socket
 import time
 
+import psutil
 import pytest
 from PIL import Image
 
 from florisense_model.stack import services, slots, supervisor
+from florisense_model.stack.settings import SERVING_ENV
 from florisense_model.stack.supervisor import group_rss_mb
 from tests.support.bad_inputs import GOOD, GRASS, Case, b64, cases, records
 from tests.support.http import assert_safe_json_error, request
@@ -33,6 +35,18 @@ def served(serving_stack):
     pid = supervisor.running_pid(services.model_server(config, slot))
     assert pid is not None
     return config, predict, pid, group_rss_mb(pid)
+
+
+def test_the_model_server_runs_in_the_models_own_environment(served):
+    """A version with a compiled graph is served from .venv-serve, without TensorFlow, as in the
+    model-server image of compose (stack/serve.py, serving_bin_dir)."""
+    _, _, pid, _ = served
+    server = psutil.Process(pid)
+    processes = [server, *server.children(recursive=True)]
+    assert len(processes) >= 2  # MLflow's launcher and the uvicorn worker
+    for process in processes:
+        assert any(str(SERVING_ENV) in part for part in process.cmdline()), process.cmdline()
+        assert not any("tensorflow" in m.path for m in process.memory_maps()), process.pid
 
 
 def test_the_corpus_has_at_least_30_distinct_cases():
