@@ -53,11 +53,13 @@ def onnx_threads() -> int:
     return int(os.environ.get("FLORISENSE_ONNX_THREADS", "1"))
 
 
-def onnx_forward(path: str) -> Forward:
+def onnx_forward(path: str, threads: int | None = None) -> Forward:
+    """ONNX Runtime on the graph at `path`, `threads` intra-op threads a call (default:
+    onnx_threads())."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = onnx_threads()
+    options.intra_op_num_threads = threads or onnx_threads()
     options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name

@@ -8,7 +8,6 @@ import http.client
 import os
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ from florisense_model.perf.timing import summary, time_calls
 from florisense_model.photos import encode_file
 from florisense_model.stack.serve import serve_command
 from florisense_model.stack.settings import BIN
-from florisense_model.stack.supervisor import group_rss_mb, terminate_group
+from florisense_model.stack.supervisor import group_rss_mb, healthy, terminate_group
 
 
 def benchmark_in_process(
@@ -102,20 +101,31 @@ def launched_server(
         terminate_group(process.pid)
 
 
+def seconds_until(
+    process: subprocess.Popen, started: float, timeout_s: float, answered: Callable[[], bool]
+) -> float | None:
+    """Seconds from `started` until `answered()`, or None at the timeout or if the server exits."""
+    while time.perf_counter() - started < timeout_s and process.poll() is None:
+        if answered():
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    return None
+
+
 def first_answer_s(
     process: subprocess.Popen, port: int, body: bytes, started: float, timeout_s: float = 180.0
 ) -> float | None:
     """Seconds from `started` to the first 200 from /invocations, or None at the timeout."""
-    while time.perf_counter() - started < timeout_s and process.poll() is None:
+
+    def predicts() -> bool:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
-            if connection.getresponse().status == 200:
-                return time.perf_counter() - started
+            return connection.getresponse().status == 200
         except OSError:
-            pass
-        time.sleep(0.2)
-    return None
+            return False
+
+    return seconds_until(process, started, timeout_s, predicts)
 
 
 def cold_start(
@@ -131,7 +141,9 @@ def cold_start(
     request = photos_request([photo])
     started = time.perf_counter()
     with launched_server(tracking_uri, port, bin_dir=bin_dir) as process:
-        ping = first_ping_s(process, port, started, timeout_s)
+        ping = seconds_until(
+            process, started, timeout_s, lambda: healthy(f"http://127.0.0.1:{port}/ping")
+        )
         first = first_answer_s(process, port, request.body, started, timeout_s)
         if first is None:
             return {"cold_start_s": None, "error": "no answer before the timeout"}
@@ -142,18 +154,3 @@ def cold_start(
             "rss_mb": group_rss_mb(process.pid),
             "environment": str((bin_dir or BIN).parent),
         }
-
-
-def first_ping_s(
-    process: subprocess.Popen, port: int, started: float, timeout_s: float
-) -> float | None:
-    """Seconds from `started` to the first 200 from /ping, or None at the timeout."""
-    while time.perf_counter() - started < timeout_s and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as reply:
-                if reply.status == 200:
-                    return time.perf_counter() - started
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return None

@@ -11,28 +11,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from florisense_model.model.runtimes import Forward, onnx_forward
 from florisense_model.perf.timing import summary, time_calls
-
-Forward = Callable[[np.ndarray], np.ndarray]
 
 
 def make_forward(runtime: str, path: str, threads: int) -> Forward:
     """A forward callable for one client thread (LiteRT interpreters are not thread-safe, so
     each client gets its own; an ONNX Runtime session may be shared, and is)."""
     if runtime == "onnxruntime":
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda batch: session.run(None, {name: batch})[0]
+        return onnx_forward(path, threads)  # exactly as the model serves
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=path, num_threads=threads)

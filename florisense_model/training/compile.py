@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers
 
+from florisense_model.model.runtimes import onnx_forward
 from florisense_model.training.network import AUGMENTATION_NAME
 
 ONNX_FILE = "model.onnx"
@@ -42,17 +44,17 @@ def export_onnx(model: keras.Model, target: Path) -> Path:
     return target
 
 
+def onnx_probabilities(graph: Path, pixels: np.ndarray, batch: int = 16) -> np.ndarray:
+    """The graph's probabilities on `pixels` (uint8 images), through the forward pass the model
+    serves with, `batch` images a call."""
+    forward = onnx_forward(str(graph), threads=os.cpu_count())
+    return np.concatenate([forward(pixels[i : i + batch]) for i in range(0, len(pixels), batch)])
+
+
 def max_difference(model: keras.Model, onnx_path: Path, pixels: np.ndarray) -> float:
     """The largest absolute difference between Keras's and ONNX Runtime's probabilities."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    compiled = np.concatenate(
-        [session.run(None, {name: pixels[i : i + 16]})[0] for i in range(0, len(pixels), 16)]
-    )
     expected = model.predict(pixels, batch_size=16, verbose=0)
-    return float(np.abs(compiled - expected).max())
+    return float(np.abs(onnx_probabilities(onnx_path, pixels) - expected).max())
 
 
 def compile_and_check(keras_path: Path, target: Path, pixels: np.ndarray) -> float:

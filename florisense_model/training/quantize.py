@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
+from florisense_model.training.compile import onnx_probabilities
+
 INT8_FILE = "model.int8.onnx"
 # Calibration photos (from the training split): enough for stable activation ranges, few enough
 # that ONNX Runtime's calibrator (it keeps every intermediate output) stays under ~2 GB.
@@ -113,13 +115,7 @@ def check_int8(
     int8_graph: Path, pixels: np.ndarray, labels: np.ndarray, keras_probabilities: np.ndarray
 ) -> Int8Check:
     """The int8 graph's verdicts on the test split (`pixels`, `labels`) against Keras's."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(int8_graph), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    int8 = np.concatenate(
-        [session.run(None, {name: pixels[i : i + 16]})[0] for i in range(0, len(pixels), 16)]
-    )
+    int8 = onnx_probabilities(int8_graph, pixels)
     return Int8Check(
         keras_balanced_accuracy=float(
             balanced_accuracy_score(labels, keras_probabilities.argmax(axis=1))
