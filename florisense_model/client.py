@@ -17,16 +17,22 @@ class PredictError(RuntimeError):
     """The server could not be reached or refused the request; the message says why."""
 
 
-def request_body(images: list[bytes]) -> bytes:
-    """The JSON that /predict (MLflow's /invocations) expects: one record per image."""
+def request_body(images: list[bytes], explain: bool = False) -> bytes:
+    """The JSON that /predict (MLflow's /invocations) expects: one record per image, and the
+    param `explain` when heat maps are wanted."""
     records = [{"image": base64.b64encode(data).decode("ascii")} for data in images]
-    return json.dumps({"dataframe_records": records}).encode()
+    body: dict[str, Any] = {"dataframe_records": records}
+    if explain:
+        body["params"] = {"explain": True}
+    return json.dumps(body).encode()
 
 
-def post_images(url: str, images: list[bytes], timeout_s: float = 120.0) -> list[dict[str, Any]]:
+def post_images(
+    url: str, images: list[bytes], timeout_s: float = 120.0, explain: bool = False
+) -> list[dict[str, Any]]:
     request = urllib.request.Request(
         url,
-        data=request_body(images),
+        data=request_body(images, explain),
         method="POST",
         headers={"Content-Type": "application/json"},
     )
@@ -48,10 +54,11 @@ def post_images(url: str, images: list[bytes], timeout_s: float = 120.0) -> list
 
 
 def predict_files(
-    url: str, files: list[Path], batch_size: int = 16
+    url: str, files: list[Path], batch_size: int = 16, explain: bool = False
 ) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """(file, prediction) for every file, in order, `batch_size` images per request."""
+    """(file, prediction) for every file, in order, `batch_size` images per request; with
+    `explain`, each prediction also has its `heatmap`."""
     for start in range(0, len(files), batch_size):
         batch = files[start : start + batch_size]
-        predictions = post_images(url, [path.read_bytes() for path in batch])
+        predictions = post_images(url, [path.read_bytes() for path in batch], explain=explain)
         yield from zip(batch, predictions, strict=True)

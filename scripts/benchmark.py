@@ -99,11 +99,23 @@ def main() -> None:
         )
         value["ratio_to_floor"] = round(ratios["floor"], 3)
         value["ratio_to_tensorflow_floor"] = round(ratios["tensorflow_floor"], 3)
+    if "pyfunc_one_image_explain" in result:
+        result["explain_cost_ms_per_image"] = explain_cost(result)
+        print(f"explain (heat maps) costs, ms per image: {result['explain_cost_ms_per_image']}")
     for key in ("cold_start", "cold_start_serving_env"):
         if key in result:
             print(f"{key.replace('_', ' ')}: {result[key]}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+def explain_cost(result: dict) -> dict[str, float]:
+    """p50 with `explain` minus without, per image, one photo and a batch (same run)."""
+    costs = {}
+    for plain, images in (("pyfunc_one_image", 1), ("pyfunc_batch_32", 32)):
+        extra = result[f"{plain}_explain"]["p50_ms"] - result[plain]["p50_ms"]
+        costs[plain.removeprefix("pyfunc_")] = round(extra / images, 2)
+    return costs
 
 
 if __name__ == "__main__":

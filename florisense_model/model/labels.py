@@ -12,3 +12,6 @@ DEFAULT_LANGUAGE = "fr"
 
 IMAGE_COLUMN = "image"
 OUTPUT_COLUMNS = ("label", "label_display", "confidence", "probabilities", "error", "run_id")
+# The request param that asks for heat maps, and the column that answers them (class_maps.py).
+EXPLAIN_PARAM = "explain"
+HEATMAP_COLUMN = "heatmap"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -23,15 +24,42 @@ class ImageError(ValueError):
     """An input that is not a usable image. Its message is short and safe to show a client."""
 
 
+@dataclass(frozen=True)
+class PhotoRegion:
+    """Where the photo as sent lies in the network's square input, in input pixels: inside the
+    square for letterbox (grey bars around it), beyond it for crop (the cut-off parts)."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+
 def preprocess_image(data: bytes, size: int, mode: str = "crop") -> np.ndarray:
     """Decode `data` and return a (size, size, 3) uint8 RGB array.
 
     mode "crop" scales the short side to `size` and keeps the centre square; "letterbox" scales
     the long side to `size` and pads with grey. Raises ImageError for anything unusable.
     """
+    return preprocess_image_with_region(data, size, mode)[0]
+
+
+def preprocess_image_with_region(
+    data: bytes, size: int, mode: str = "crop"
+) -> tuple[np.ndarray, PhotoRegion]:
+    """preprocess_image, and where the photo lies in the array (to map the network's outputs
+    back onto the photo as sent)."""
     image = open_image(data)
     rgb = to_rgb(image, draft_size=size)
-    return np.asarray(fit_image(rgb, size, mode), dtype=np.uint8)
+    return np.asarray(fit_image(rgb, size, mode), dtype=np.uint8), photo_region(rgb, size, mode)
 
 
 def open_image(data: bytes) -> Image.Image:
@@ -118,19 +146,30 @@ def _convert_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def fit_image(image: Image.Image, size: int, mode: str) -> Image.Image:
-    width, height = image.size
+def placement(width: int, height: int, size: int, mode: str) -> tuple[int, int, int, int]:
+    """The resized photo's width and height, and where its top-left corner lands in the square
+    (negative for crop: the parts cut off)."""
     if mode == "crop":
         scale = size / min(width, height)
         new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-        resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
-        left, top = (new_w - size) // 2, (new_h - size) // 2
-        return resized.crop((left, top, left + size, top + size))
+        return new_w, new_h, -((new_w - size) // 2), -((new_h - size) // 2)
     if mode == "letterbox":
         scale = size / max(width, height)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
-        canvas = Image.new("RGB", (size, size), LETTERBOX_FILL)
-        canvas.paste(resized, ((size - new_w) // 2, (size - new_h) // 2))
-        return canvas
+        return new_w, new_h, (size - new_w) // 2, (size - new_h) // 2
     raise ValueError(f"unknown resize mode {mode!r} (expected 'crop' or 'letterbox')")
+
+
+def photo_region(image: Image.Image, size: int, mode: str) -> PhotoRegion:
+    new_w, new_h, left, top = placement(*image.size, size, mode)
+    return PhotoRegion(left, top, left + new_w, top + new_h)
+
+
+def fit_image(image: Image.Image, size: int, mode: str) -> Image.Image:
+    new_w, new_h, left, top = placement(*image.size, size, mode)
+    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    if mode == "crop":
+        return resized.crop((-left, -top, -left + size, -top + size))
+    canvas = Image.new("RGB", (size, size), LETTERBOX_FILL)
+    canvas.paste(resized, (left, top))
+    return canvas

@@ -19,14 +19,21 @@ import numpy as np
 import pandas as pd
 
 from florisense_model.model import request_guard
+from florisense_model.model.class_maps import DANDELION, dandelion_heatmap
 from florisense_model.model.labels import (
     DEFAULT_LANGUAGE,
     DISPLAY_NAMES,
+    EXPLAIN_PARAM,
+    HEATMAP_COLUMN,
     IMAGE_COLUMN,
     OUTPUT_COLUMNS,
 )
-from florisense_model.model.preprocessing import ImageError, preprocess_image
-from florisense_model.model.runtimes import default_runtime, load_forward
+from florisense_model.model.preprocessing import (
+    ImageError,
+    PhotoRegion,
+    preprocess_image_with_region,
+)
+from florisense_model.model.runtimes import default_runtime, load_network
 
 # Larger batches are cut into chunks of this size, forwarded in parallel: bounded memory, and
 # measured on 2 cores (int8, one thread a call) 4 chunks of 8 beat one call of 32 (224 and 236
@@ -62,7 +69,7 @@ def decode_image_field(value: Any) -> bytes:
 class FlorisenseModel(mlflow.pyfunc.PythonModel):
     """Loads labels.json and the network (the compiled ONNX graph, or model.keras: see
     runtimes.py); predicts with one forward call per request, a large batch as chunks of 8 side
-    by side."""
+    by side. With the param `explain`, each row also gets a heat map (class_maps.py)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         request_guard.install()  # wraps `mlflow models serve`'s JSON step: see request_guard.py
@@ -75,7 +82,7 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         self.resize_mode = str(labels["resize_mode"])
         self.run_id: str | None = config.get("run_id") or labels.get("run_id")
         self.runtime = str(config.get("runtime") or default_runtime(context.artifacts))
-        self._forward = load_forward(self.runtime, context.artifacts, self.image_size)
+        self._network = load_network(self.runtime, context.artifacts, self.image_size)
         self._pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="florisense")
 
     def predict(
@@ -84,33 +91,69 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
+        explain = self._explain_asked(params)
         frame = _as_frame(model_input)
         pixels: list[np.ndarray] = []
+        regions: list[PhotoRegion] = []
         errors: list[str | None] = []
         for value in frame[IMAGE_COLUMN].tolist():
             try:
                 image = decode_image_field(value)
-                pixels.append(preprocess_image(image, self.image_size, self.resize_mode))
+                array, region = preprocess_image_with_region(
+                    image, self.image_size, self.resize_mode
+                )
+                pixels.append(array)
+                regions.append(region)
                 errors.append(None)
             except ImageError as exc:
                 errors.append(str(exc))
-        probabilities = self._probabilities(pixels)
-        rows, valid = [], iter(probabilities)
+        probabilities, maps = self._run(pixels, explain)
+        rows, valid = [], iter(range(len(pixels)))
         for error in errors:
-            rows.append(self._row(None if error else next(valid), error))
+            index = None if error else next(valid)
+            row = self._row(None if index is None else probabilities[index], error)
+            if explain:
+                row[HEATMAP_COLUMN] = None if index is None else self._heatmap(maps, regions, index)
+            rows.append(row)
+        columns = [*OUTPUT_COLUMNS, HEATMAP_COLUMN] if explain else list(OUTPUT_COLUMNS)
         # object dtype: pandas 3 would turn None into NaN, which is not valid JSON for clients.
-        return pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS), dtype=object)
+        return pd.DataFrame(rows, columns=columns, dtype=object)
 
-    def _probabilities(self, pixels: list[np.ndarray]) -> np.ndarray:
+    @property
+    def can_explain(self) -> bool:
+        return self._network.explain is not None and DANDELION in self.classes
+
+    def _explain_asked(self, params: dict[str, Any] | None) -> bool:
+        # MLflow has checked the type; an explicit null passes its check and means "no".
+        if not (params or {}).get(EXPLAIN_PARAM):
+            return False
+        if not self.can_explain:
+            raise mlflow.exceptions.MlflowException.invalid_parameter_value(
+                "this model version cannot draw heat maps (its graph was compiled before heat "
+                "maps existed, or it does not end in pooling and a dense layer): predict "
+                "without 'explain', or register the model again"
+            )
+        return True
+
+    def _heatmap(self, maps: np.ndarray, regions: list[PhotoRegion], index: int) -> list:
+        return dandelion_heatmap(maps[index], self.classes, regions[index], self.image_size)
+
+    def _run(self, pixels: list[np.ndarray], explain: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities, and the class maps when explaining (else an empty array)."""
         if not pixels:
-            return np.zeros((0, len(self.classes)), np.float32)
+            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0,), np.float32)
         batch = np.stack(pixels)
+        forward = self._network.explain if explain else self._with_no_maps
         if len(batch) <= CHUNK_ROWS:
-            return self._forward(batch)
+            return forward(batch)
         # One forward call per chunk, run side by side: each uses one core (one thread per call,
         # see runtimes.py), so a 32-image request uses them all.
         chunks = [batch[start : start + CHUNK_ROWS] for start in range(0, len(batch), CHUNK_ROWS)]
-        return np.concatenate(list(self._pool.map(self._forward, chunks)))
+        results = list(self._pool.map(forward, chunks))
+        return tuple(np.concatenate(parts) for parts in zip(*results, strict=True))
+
+    def _with_no_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._network.forward(batch), np.zeros((0,), np.float32)
 
     def _row(self, probabilities: np.ndarray | None, error: str | None) -> dict[str, Any]:
         if probabilities is None:

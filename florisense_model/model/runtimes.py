@@ -16,14 +16,29 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from florisense_model.model.class_maps import CLASS_MAPS_OUTPUT, PROBABILITIES_OUTPUT
+
 RUNTIMES = ("onnx-int8", "onnx", "keras")
 # The artifact each ONNX runtime runs.
 ONNX_ARTIFACTS = {"onnx-int8": "onnx_int8_model", "onnx": "onnx_model"}
+# uint8 images -> their class probabilities.
 Forward = Callable[[np.ndarray], np.ndarray]
+# uint8 images -> their class probabilities and class activation maps (class_maps.py).
+ExplainingForward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Network:
+    """A loaded network: `forward` for verdicts; `explain` also answers the class maps, None
+    for graphs compiled before heat maps existed (or networks without a pooled dense head)."""
+
+    forward: Forward
+    explain: ExplainingForward | None
 
 
 def default_runtime(artifacts: dict[str, str]) -> str:
@@ -31,19 +46,19 @@ def default_runtime(artifacts: dict[str, str]) -> str:
     return next((r for r, name in ONNX_ARTIFACTS.items() if name in artifacts), "keras")
 
 
-def load_forward(runtime: str, artifacts: dict[str, str], image_size: int) -> Forward:
-    """A callable from a (n, size, size, 3) uint8 batch to its (n, classes) probabilities,
-    warmed up with one call."""
+def load_network(runtime: str, artifacts: dict[str, str], image_size: int) -> Network:
+    """The version's network in `runtime`, from (n, size, size, 3) uint8 batches to their
+    (n, classes) probabilities, warmed up with one call."""
     if runtime in ONNX_ARTIFACTS:
         if ONNX_ARTIFACTS[runtime] not in artifacts:
             raise ValueError(f"runtime {runtime!r} asked for, but this version has no such graph")
-        forward = onnx_forward(artifacts[ONNX_ARTIFACTS[runtime]])
+        network = onnx_network(artifacts[ONNX_ARTIFACTS[runtime]])
     elif runtime == "keras":
-        forward = keras_forward(artifacts["keras_model"], image_size)
+        network = keras_network(artifacts["keras_model"], image_size)
     else:
         raise ValueError(f"unknown runtime {runtime!r} (expected one of {RUNTIMES})")
-    forward(np.zeros((1, image_size, image_size, 3), np.uint8))
-    return forward
+    network.forward(np.zeros((1, image_size, image_size, 3), np.uint8))
+    return network
 
 
 def onnx_threads() -> int:
@@ -53,7 +68,7 @@ def onnx_threads() -> int:
     return int(os.environ.get("FLORISENSE_ONNX_THREADS", "1"))
 
 
-def onnx_forward(path: str, threads: int | None = None) -> Forward:
+def onnx_network(path: str, threads: int | None = None) -> Network:
     """ONNX Runtime on the graph at `path`, `threads` intra-op threads a call (default:
     onnx_threads())."""
     import onnxruntime
@@ -63,15 +78,29 @@ def onnx_forward(path: str, threads: int | None = None) -> Forward:
     options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
+    outputs = [output.name for output in session.get_outputs()]
+    # Graphs compiled before heat maps have one unnamed output: the probabilities.
+    probabilities = PROBABILITIES_OUTPUT if PROBABILITIES_OUTPUT in outputs else outputs[0]
 
+    # ONNX Runtime sessions may be run from several threads at once. Fetching one output does
+    # not skip the other's nodes, but the class maps are one small matrix product (measured:
+    # README, "Heat maps").
     def forward(batch: np.ndarray) -> np.ndarray:
-        # ONNX Runtime sessions may be run from several threads at once.
-        return session.run(None, {input_name: batch})[0]
+        return session.run([probabilities], {input_name: batch})[0]
 
-    return forward
+    def explain(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        found, maps = session.run([probabilities, CLASS_MAPS_OUTPUT], {input_name: batch})
+        return found, maps
+
+    return Network(forward, explain if CLASS_MAPS_OUTPUT in outputs else None)
 
 
-def keras_forward(path: str, image_size: int) -> Forward:
+def onnx_forward(path: str, threads: int | None = None) -> Forward:
+    """The probabilities alone of onnx_network."""
+    return onnx_network(path, threads).forward
+
+
+def keras_network(path: str, image_size: int) -> Network:
     try:
         import tensorflow as tf
     except ImportError:
@@ -84,11 +113,22 @@ def keras_forward(path: str, image_size: int) -> Forward:
     limit_tensorflow_threads(tf)
     import keras
 
+    from florisense_model.model.class_maps import with_class_maps
+
     model = keras.saving.load_model(path, compile=False)
     spec = tf.TensorSpec([None, image_size, image_size, 3], tf.uint8)
     # One traced graph for every batch size: ~5x faster than model.predict per call.
     compiled = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    return lambda batch: compiled(batch).numpy()
+    explaining = with_class_maps(model)
+    if explaining is model:
+        return Network(lambda batch: compiled(batch).numpy(), None)
+    compiled_maps = tf.function(lambda x: explaining(x, training=False), input_signature=[spec])
+
+    def explain(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        found = compiled_maps(batch)
+        return found[PROBABILITIES_OUTPUT].numpy(), found[CLASS_MAPS_OUTPUT].numpy()
+
+    return Network(lambda batch: compiled(batch).numpy(), explain)
 
 
 def limit_tensorflow_threads(tf: Any) -> None:

@@ -48,12 +48,25 @@ def benchmark_in_process(
     def floor(inner: Any, data: list[bytes]) -> Callable[[], Any]:
         def call():
             pixels = [preprocess_image(b, inner.image_size, inner.resize_mode) for b in data]
-            return inner._forward(np.stack(pixels))
+            return inner._network.forward(np.stack(pixels))
 
         return call
 
     few = max(3, repeats // 6)
     keras_inner = tensorflow.unwrap_python_model()
+    explain = {"explain": True}
+    explained = (
+        {
+            "pyfunc_one_image_explain": summary(
+                time_calls(lambda: model.predict(one_frame, params=explain), repeats)
+            ),
+            f"pyfunc_batch_{batch}_explain": summary(
+                time_calls(lambda: model.predict(batch_frame, params=explain), few), batch
+            ),
+        }
+        if served.can_explain
+        else {}
+    )
     return {
         "model_uri": model_uri,
         "runtime": served.runtime,
@@ -69,7 +82,7 @@ def benchmark_in_process(
         f"pyfunc_batch_{batch}": summary(
             time_calls(lambda: model.predict(batch_frame), few), batch
         ),
-    }
+    } | explained
 
 
 @contextmanager

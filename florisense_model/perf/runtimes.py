@@ -102,7 +102,7 @@ def compile_candidates(keras_path: Path, folder: Path) -> dict[str, Path]:
     model = keras.saving.load_model(keras_path, compile=False)
     onnx = export_onnx(model, folder / "model.onnx")
     litert = folder / "model.tflite"
-    converter = tf.lite.TFLiteConverter.from_keras_model(inference_network(model))
+    converter = tf.lite.TFLiteConverter.from_keras_model(inference_network(model, class_maps=False))
     litert.write_bytes(converter.convert())
     return {"onnxruntime": onnx, "litert": litert}
 

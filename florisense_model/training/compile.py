@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from florisense_model.model.class_maps import with_class_maps
 from florisense_model.model.runtimes import onnx_forward
 from florisense_model.training.network import AUGMENTATION_NAME
 
@@ -22,10 +23,11 @@ class CompiledGraphMismatch(ValueError):
     """The compiled graph disagrees with Keras: the run fails, nothing is registered."""
 
 
-def inference_network(model: keras.Model) -> keras.Model:
+def inference_network(model: keras.Model, class_maps: bool = True) -> keras.Model:
     """The same layers and weights without those that only act in training (augmentation,
     dropout): the converters cannot translate their random ops, and at inference they are the
-    identity, so the probabilities are unchanged."""
+    identity, so the probabilities are unchanged. With `class_maps`, the network also outputs
+    its class activation maps (class_maps.py), for heat maps."""
     if not isinstance(model, keras.Model) or not hasattr(model, "input_shape"):
         return model
     x = inputs = keras.Input(model.input_shape[1:], dtype=model.inputs[0].dtype, name="image")
@@ -33,7 +35,8 @@ def inference_network(model: keras.Model) -> keras.Model:
         if layer.name == AUGMENTATION_NAME or isinstance(layer, layers.Dropout):
             continue
         x = layer(x)
-    return keras.Model(inputs, x, name=f"{model.name}_inference")
+    network = keras.Model(inputs, x, name=f"{model.name}_inference")
+    return with_class_maps(network) if class_maps else network
 
 
 def export_onnx(model: keras.Model, target: Path) -> Path:

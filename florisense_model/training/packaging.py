@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
-from mlflow.types.schema import ColSpec, DataType, Map, Schema
+from mlflow.types.schema import Array, ColSpec, DataType, Map, ParamSchema, ParamSpec, Schema
 from PIL import Image
 
 from florisense_model.model import labels
@@ -50,8 +50,11 @@ SIGNATURE = ModelSignature(
             ColSpec(Map(DataType.double), "probabilities", required=False),
             ColSpec(DataType.string, "error", required=False),
             ColSpec(DataType.string, "run_id", required=False),
+            # Only when the request's params ask for it (`explain`): rows of [0, 1] floats.
+            ColSpec(Array(Array(DataType.double)), labels.HEATMAP_COLUMN, required=False),
         ]
     ),
+    params=ParamSchema([ParamSpec(labels.EXPLAIN_PARAM, DataType.boolean, False)]),
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
+from florisense_model.model.class_maps import CLASS_MAPS_OUTPUT
 from florisense_model.training.compile import onnx_probabilities
 
 INT8_FILE = "model.int8.onnx"
@@ -108,7 +109,29 @@ def head_nodes(graph: Any) -> list[str]:
             names.append(node.name)
             pooled.update(node.output)
     # A network without global pooling (an imported one) still gets a float softmax.
-    return names + [n.name for n in graph.node if n.op_type == "Softmax" and n.name not in names]
+    names += [n.name for n in graph.node if n.op_type == "Softmax" and n.name not in names]
+    return names + [name for name in class_map_nodes(graph) if name not in names]
+
+
+def class_map_nodes(graph: Any) -> list[str]:
+    """The nodes that compute only the class maps (heat maps): one small matrix product off the
+    last feature map, kept in float like the dense layer whose weights it shares."""
+    producers = {output: node for node in graph.node for output in node.output}
+
+    def ancestors(names: set[str]) -> set[str]:
+        found, todo = set(), list(names)
+        while todo:
+            node = producers.get(todo.pop())
+            if node is not None and node.name not in found:
+                found.add(node.name)
+                todo.extend(node.input)
+        return found
+
+    outputs = {output.name for output in graph.output}
+    if CLASS_MAPS_OUTPUT not in outputs:
+        return []
+    shared = ancestors(outputs - {CLASS_MAPS_OUTPUT})
+    return [n.name for n in graph.node if n.name in ancestors({CLASS_MAPS_OUTPUT}) - shared]
 
 
 def check_int8(

@@ -222,9 +222,9 @@ def test_a_version_without_compiled_graph_serves_through_keras(tiny_keras_file, 
 
 def test_a_keras_version_without_tensorflow_says_how_to_serve_it(tiny_pyfunc_dir, monkeypatch):
     """The model-server image has no TensorFlow: a Keras-only version fails with one clear line."""
-    from florisense_model.model.runtimes import load_forward
+    from florisense_model.model.runtimes import load_network
 
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # makes `import tensorflow` fail
     artifacts = {"keras_model": str(tiny_pyfunc_dir / "artifacts" / "model.keras")}
     with pytest.raises(RuntimeError, match="TensorFlow is not installed here: register it again"):
-        load_forward("keras", artifacts, TINY_SIZE)
+        load_network("keras", artifacts, TINY_SIZE)

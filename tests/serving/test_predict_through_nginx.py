@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -29,6 +30,28 @@ def b64(path_or_bytes) -> str:
 def urls(serving_stack):
     config, photos = serving_stack
     return config, f"{config.web_url}/predict", photos
+
+
+def test_explain_returns_heat_maps_through_nginx_equal_to_the_pyfunc(urls):
+    config, predict, photos = urls
+    files = sorted(photos.glob("*/*.jpg"))[:2]
+    body = {"dataframe_split": {"columns": ["image"], "data": [[b64(f)] for f in files]}}
+    status, _headers, payload = post_json(predict, body | {"params": {"explain": True}})
+    assert status == 200, payload
+    served = payload["predictions"]
+    mlflow.set_tracking_uri(config.tracking_uri)
+    model = mlflow.pyfunc.load_model("models:/florisense/Production")
+    frame = pd.DataFrame({"image": [b64(f) for f in files]})
+    local = model.predict(frame, params={"explain": True})["heatmap"].tolist()
+    for remote, here in zip(served, local, strict=True):
+        assert np.allclose(remote["heatmap"], here, atol=1e-4)
+        assert all(0.0 <= value <= 1.0 for row in remote["heatmap"] for value in row)
+    # Without the param, the answer has no heat map; with a wrong type, a 400 naming it.
+    status, _headers, plain = post_json(predict, body)
+    assert status == 200 and "heatmap" not in plain["predictions"][0]
+    status, _headers, wrong = post_json(predict, body | {"params": {"explain": "yes"}})
+    message = assert_safe_json_error(status, wrong, 400)
+    assert "explain" in message
 
 
 def test_predictions_equal_the_in_process_pyfunc(urls):
