@@ -104,6 +104,7 @@ def test_run_logs_params_metrics_and_artifacts(tracking_uri, first_run):
         "plots/roc_curve.png",
         "plots/training_curves.png",
         "plots/misclassified.png",
+        "plots/heatmaps.png",
         "model/MLmodel",
     ):
         assert path in artifacts, path

@@ -42,7 +42,7 @@ def tiny_graph(tmp_path_factory):
 
 
 def test_the_compiled_class_maps_average_back_to_the_probabilities(tiny_graph):
-    """Exact for a pooled dense head: softmax(mean over cells of the maps + bias) = probabilities."""
+    """Exact for a pooled dense head: softmax(cell mean of the maps + bias) = probabilities."""
     model, graph = tiny_graph
     pixels = np.random.default_rng(3).integers(0, 256, (5, TINY_SIZE, TINY_SIZE, 3), np.uint8)
     probabilities, maps = onnx_network(str(graph)).explain(pixels)
@@ -119,7 +119,7 @@ def test_explain_adds_a_heatmap_per_valid_row(tiny_pyfunc):
     assert wide.shape[1] == 60 and abs(wide.shape[0] - 45) <= 1
     assert tall.shape[0] == 60 and abs(tall.shape[1] - 45) <= 1
     for grid in (wide, tall):
-        assert 0.0 <= grid.min() and grid.max() <= 1.0
+        assert grid.min() >= 0.0 and grid.max() <= 1.0
     # Verdicts do not change when explaining.
     plain = tiny_pyfunc.predict(frame)
     assert "heatmap" not in plain.columns

@@ -13,9 +13,16 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from florisense_model.stack import lifecycle, services, supervisor
-from tests.support.http import assert_safe_json_error, post_json, records, request
+from tests.support.http import (
+    assert_safe_json_error,
+    post_json,
+    records,
+    request,
+    run_script,
+)
 from tests.support.images import CLASS_COLOURS, encode, photo
 
 pytestmark = pytest.mark.integration
@@ -52,6 +59,25 @@ def test_explain_returns_heat_maps_through_nginx_equal_to_the_pyfunc(urls):
     status, _headers, wrong = post_json(predict, body | {"params": {"explain": "yes"}})
     message = assert_safe_json_error(status, wrong, 400)
     assert "explain" in message
+
+
+def test_predict_script_writes_overlays_beside_its_table(urls, tmp_path):
+    _config, predict, photos = urls
+    files = sorted(photos.glob("*/*.jpg"))[:3]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a photo")
+    overlays = tmp_path / "overlays"
+    result = run_script(
+        "predict", *map(str, files), str(broken), "--url", predict, "--explain", str(overlays)
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = sorted(overlays.glob("*.png"))
+    assert [p.name for p in written] == [f"{i:04d}-{f.stem}.png" for i, f in enumerate(files, 1)]
+    for path, source in zip(written, files, strict=True):
+        assert str(path) in result.stdout  # the table names each overlay
+        with Image.open(path) as drawn, Image.open(source) as original:
+            assert drawn.size == original.size
+    assert "broken.jpg" in result.stdout and "error:" in result.stdout
 
 
 def test_predictions_equal_the_in_process_pyfunc(urls):
