@@ -1,6 +1,8 @@
 // FloriSense web page: pick or drop photos, send them to /predict, show a verdict card each.
 // Photos are sent as they are (no downscaling in the browser): the model's own preprocessing
 // decides, so the page and every other client get the same answer for the same file.
+// Each verdict card can overlay the heat map the model answers (params.explain): where it sees the
+// dandelion, drawn on a canvas over the photo as sent.
 "use strict";
 
 const MAX_FILE_BYTES = 20 * 1000 * 1000; // the model refuses larger images
@@ -24,6 +26,12 @@ const TEXT = {
     done: (n) => `${n} verdict(s) prêt(s).`, nothing: "Ajoutez d'abord une photo valide.",
     down: "Le serveur du modèle ne répond pas. Réessayez dans un instant.",
     busy: "Trop de demandes : patientez quelques secondes.", error: "Erreur du serveur",
+    heatmapToggle: "Où le modèle voit-il le pissenlit ?",
+    heatmapLegend: "Indices de pissenlit", heatmapLow: "faible", heatmapHigh: "forte",
+    heatmapMissing: "Cette version du modèle ne fournit pas de carte de chaleur.",
+    heatmapAlt: (where) => `Carte de chaleur sur la photo : plus la couleur tire vers le jaune, plus le modèle y voit de signes de pissenlit. ${where}`,
+    heatmapPeak: (place) => `Indices les plus forts : ${place}.`, heatmapNone: "Aucun indice de pissenlit sur cette photo.",
+    thirds: { rows: ["en haut", "", "en bas"], columns: ["à gauche", "", "à droite"], centre: "au centre" },
   },
   en: {
     langSwitch: "Français", langHint: "Switch the page to French",
@@ -39,6 +47,12 @@ const TEXT = {
     done: (n) => `${n} verdict(s) ready.`, nothing: "Add a valid photo first.",
     down: "The model server is not answering. Try again in a moment.",
     busy: "Too many requests: wait a few seconds.", error: "Server error",
+    heatmapToggle: "Where does the model see the dandelion?",
+    heatmapLegend: "Evidence of dandelion", heatmapLow: "low", heatmapHigh: "strong",
+    heatmapMissing: "This model version does not provide heat maps.",
+    heatmapAlt: (where) => `Heat map over the photo: the yellower the colour, the more evidence of dandelion the model sees there. ${where}`,
+    heatmapPeak: (place) => `Strongest evidence: ${place}.`, heatmapNone: "No evidence of dandelion in this photo.",
+    thirds: { rows: ["top", "", "bottom"], columns: ["left", "", "right"], centre: "centre" },
   },
 };
 
@@ -139,11 +153,19 @@ function batches(items) {
   return groups;
 }
 
-async function send(group) {
-  const body = JSON.stringify({ dataframe_records: group.map((item) => ({ image: item.b64 })) });
+// A /predict refusal that names `explain`: the served version cannot draw heat maps.
+class ExplainRefused extends Error {}
+
+// Heat maps are asked for until the served model refuses them once (a version registered before
+// heat maps existed); the page then asks without, and its cards say the map is unavailable.
+let explainable = true;
+
+async function post(group, explain) {
+  const body = { dataframe_records: group.map((item) => ({ image: item.b64 })) };
+  if (explain) body.params = { explain: true };
   let response;
   try {
-    response = await fetch("/predict", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    response = await fetch("/predict", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   } catch (networkError) {
     throw new Error(t().down);
   }
@@ -153,20 +175,203 @@ async function send(group) {
   } catch (notJson) {
     payload = null;
   }
+  const message = (payload && payload.error) || "";
   if (response.status === 502 || response.status === 503 || response.status === 504) throw new Error(t().down);
   if (response.status === 429) throw new Error(t().busy);
+  if (explain && response.status === 400 && /explain|heat map/i.test(String(message))) throw new ExplainRefused(message);
   if (!response.ok || !payload || !Array.isArray(payload.predictions)) {
-    throw new Error(`${t().error} (${response.status}) : ${(payload && payload.error) || ""}`);
+    throw new Error(`${t().error} (${response.status}) : ${message}`);
   }
   return payload.predictions;
+}
+
+async function send(group) {
+  if (explainable) {
+    try {
+      return await post(group, true);
+    } catch (error) {
+      if (!(error instanceof ExplainRefused)) throw error;
+      explainable = false;
+    }
+  }
+  return post(group, false);
+}
+
+// ---- Heat maps: the model's evidence for "dandelion", a grid of [0, 1] over the photo as sent.
+
+// Colour scale (viridis stops): dark violet for no evidence, through teal, to yellow for the
+// strongest; it stays readable with the common colour-vision deficiencies and in greyscale.
+const SCALE = [
+  [0.0, [68, 1, 84]],
+  [0.25, [59, 82, 139]],
+  [0.5, [33, 145, 140]],
+  [0.75, [94, 201, 98]],
+  [1.0, [253, 231, 37]],
+];
+// Opacity grows with the evidence, so the photo stays visible where the model sees nothing.
+const ALPHA_LOW = 0.3;
+const ALPHA_HIGH = 0.75;
+const LEGEND_STEPS = 256; // the legend bar's width in canvas pixels: one column per step
+
+function colourAt(value) {
+  const v = Math.min(Math.max(value, 0), 1);
+  let upper = 1;
+  while (upper < SCALE.length - 1 && SCALE[upper][0] < v) upper++;
+  const [v0, c0] = SCALE[upper - 1];
+  const [v1, c1] = SCALE[upper];
+  const f = (v - v0) / (v1 - v0);
+  const alpha = ALPHA_LOW + (ALPHA_HIGH - ALPHA_LOW) * v;
+  return [0, 1, 2].map((i) => Math.round(c0[i] + (c1[i] - c0[i]) * f)).concat(Math.round(alpha * 255));
+}
+
+// The row's grid, or null when the answer has none (error rows, older model versions).
+function heatmapGrid(prediction) {
+  const grid = prediction.heatmap;
+  if (!Array.isArray(grid) || !grid.length || !Array.isArray(grid[0]) || !grid[0].length) return null;
+  const columns = grid[0].length;
+  const valid = grid.every((row) => Array.isArray(row) && row.length === columns && row.every(Number.isFinite));
+  return valid ? grid : null;
+}
+
+// Value at (x, y) in grid units: cell (r, c) covers [c, c+1) x [r, r+1) and holds the value at its
+// centre; bilinear between the four nearest centres, held flat beyond the outer ones.
+function sample(grid, x, y) {
+  const rows = grid.length;
+  const columns = grid[0].length;
+  const gx = Math.min(Math.max(x - 0.5, 0), columns - 1);
+  const gy = Math.min(Math.max(y - 0.5, 0), rows - 1);
+  const c0 = Math.floor(gx);
+  const r0 = Math.floor(gy);
+  const c1 = Math.min(c0 + 1, columns - 1);
+  const r1 = Math.min(r0 + 1, rows - 1);
+  const fx = gx - c0;
+  const fy = gy - r0;
+  const top = grid[r0][c0] * (1 - fx) + grid[r0][c1] * fx;
+  const bottom = grid[r1][c0] * (1 - fx) + grid[r1][c1] * fx;
+  return top * (1 - fy) + bottom * fy;
+}
+
+// Draws the grid stretched over the canvas's displayed box, at the screen's pixel density.
+function drawHeatmap(canvas, grid) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
+  const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  const rows = grid.length;
+  const columns = grid[0].length;
+  for (let py = 0; py < height; py++) {
+    const y = ((py + 0.5) / height) * rows;
+    for (let px = 0; px < width; px++) {
+      image.data.set(colourAt(sample(grid, ((px + 0.5) / width) * columns, y)), (py * width + px) * 4);
+    }
+  }
+  context.putImageData(image, 0, 0);
+}
+
+function drawLegendBar(canvas) {
+  canvas.width = LEGEND_STEPS;
+  canvas.height = 1;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(LEGEND_STEPS, 1);
+  for (let x = 0; x < LEGEND_STEPS; x++) image.data.set(colourAt(x / (LEGEND_STEPS - 1)), x * 4);
+  context.putImageData(image, 0, 0);
+}
+
+// Where the strongest evidence lies, in words (thirds of the photo), for screen readers.
+function peakText(grid) {
+  let best = { value: 0, row: 0, column: 0 };
+  grid.forEach((row, r) => row.forEach((value, c) => {
+    if (value > best.value) best = { value, row: r, column: c };
+  }));
+  if (best.value <= 0) return t().heatmapNone;
+  const third = (index, count) => Math.min(2, Math.floor((3 * (index + 0.5)) / count));
+  const words = t().thirds;
+  const place = [words.rows[third(best.row, grid.length)], words.columns[third(best.column, grid[0].length)]]
+    .filter(Boolean).join(" ") || words.centre;
+  return t().heatmapPeak(place);
+}
+
+let nextCardId = 1;
+
+// The toggle, the overlay and the legend of one verdict card; `frame` holds the photo.
+function heatmapControls(frame, img, grid) {
+  const id = nextCardId++;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "button secondary toggle";
+  button.textContent = t().heatmapToggle;
+  if (!grid) {
+    // Older model versions answer no grid: say so rather than offer a button that does nothing.
+    const note = document.createElement("p");
+    note.className = "small heatmap-missing";
+    note.id = `heatmap-missing-${id}`;
+    note.textContent = t().heatmapMissing;
+    button.disabled = true;
+    button.setAttribute("aria-describedby", note.id);
+    return [button, note];
+  }
+  const canvas = document.createElement("canvas");
+  canvas.className = "heatmap";
+  canvas.id = `heatmap-${id}`;
+  canvas.hidden = true;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", t().heatmapAlt(peakText(grid)));
+  frame.append(canvas);
+  const legend = heatmapLegend(id);
+  button.setAttribute("aria-pressed", "false");
+  button.setAttribute("aria-controls", canvas.id);
+  button.setAttribute("aria-describedby", legend.id);
+  button.addEventListener("click", () => {
+    const on = button.getAttribute("aria-pressed") !== "true";
+    button.setAttribute("aria-pressed", String(on));
+    canvas.hidden = !on;
+    legend.hidden = !on;
+    if (on) drawHeatmap(canvas, grid);
+  });
+  // The photo's box changes when it loads or the layout reflows: redraw at the new size.
+  new ResizeObserver(() => {
+    if (!canvas.hidden) drawHeatmap(canvas, grid);
+  }).observe(img);
+  return [button, legend];
+}
+
+function heatmapLegend(id) {
+  const legend = document.createElement("div");
+  legend.className = "legend";
+  legend.id = `heatmap-legend-${id}`;
+  legend.hidden = true;
+  const title = document.createElement("p");
+  title.className = "legend-title";
+  title.textContent = t().heatmapLegend;
+  const bar = document.createElement("canvas");
+  bar.className = "legend-bar";
+  bar.setAttribute("aria-hidden", "true");
+  drawLegendBar(bar);
+  const ends = document.createElement("p");
+  ends.className = "legend-ends";
+  for (const text of [`0 · ${t().heatmapLow}`, `${t().heatmapHigh} · 1`]) {
+    const end = document.createElement("span");
+    end.textContent = text;
+    ends.append(end);
+  }
+  legend.append(title, bar, ends);
+  return legend;
 }
 
 function card(photo, prediction) {
   const item = document.createElement("li");
   item.className = "card";
+  // The photo as sent (its object URL, oriented by the browser as the model oriented it), shown
+  // uncropped: the heat map covers exactly this box.
+  const frame = document.createElement("div");
+  frame.className = "photo";
   const img = document.createElement("img");
   img.src = photo.url;
   img.alt = photo.file.name;
+  frame.append(img);
   const body = document.createElement("div");
   const name = document.createElement("p");
   name.className = "name";
@@ -196,9 +401,9 @@ function card(photo, prediction) {
     probabilities.textContent = Object.entries(prediction.probabilities)
       .map(([label, p]) => `${t().labels[label] || label} ${(p * 100).toFixed(1)} %`)
       .join(" · ");
-    body.append(verdict, meter, confidence, probabilities);
+    body.append(verdict, meter, confidence, probabilities, ...heatmapControls(frame, img, heatmapGrid(prediction)));
   }
-  item.append(img, body);
+  item.append(frame, body);
   return item;
 }
 

@@ -1,21 +1,30 @@
 """The web page in headless Chromium (the Debian package, driven by Playwright) against the real
-stack: upload photos, get verdicts, see errors. Saves a screenshot to test-artifacts/."""
+stack: upload photos, get verdicts, see errors, show heat maps with the keyboard. Saves
+screenshots to test-artifacts/."""
 
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from PIL import Image
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
+from florisense_model.client import post_images
 from tests.support.browser import CHROMIUM_ARGS
-from tests.support.http import post_json, records
+from tests.support.http import post_json, records, run_script
 from tests.support.images import CLASS_COLOURS, encode, photo
 from tests.support.project import ARTIFACTS
 
 pytestmark = pytest.mark.integration
+ORIENTATION_TAG = 0x0112
+TOGGLE = "Où le modèle voit-il le pissenlit ?"
+# What a version compiled before heat maps answers to `explain` (florisense_model/model/pyfunc.py).
+REFUSAL = "this model version cannot draw heat maps: predict without 'explain', or register again"
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +53,12 @@ def photo_files(tmp_path_factory) -> dict[str, Path]:
     for label, colour in CLASS_COLOURS.items():
         files[label] = folder / f"my-{label}.jpg"
         files[label].write_bytes(encode(photo(colour, size=(300, 400), seed=77)))
+    # Stored landscape (400 x 300), shown portrait: EXIF orientation 6 says "rotate 90° clockwise".
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 6
+    turned = photo(CLASS_COLOURS["dandelion"], size=(300, 400), seed=78)
+    files["turned"] = folder / "my-turned-dandelion.jpg"
+    files["turned"].write_bytes(encode(turned, exif=exif.tobytes()))
     files["text"] = folder / "notes.txt"
     files["text"].write_text("not a photo")
     files["fake"] = folder / "fake.jpg"
@@ -106,3 +121,211 @@ def test_english_switch_and_keyboard_access(page):
         page.keyboard.press("Tab")
         reached.add(page.evaluate("document.activeElement.id"))
     assert {"lang-switch", "pick-label", "camera-label"} <= reached
+
+
+# The overlay's pixels, read back: how many are painted, how many distinct colours, and the
+# colour at the centre of each given grid cell (row, column).
+READ_OVERLAY = """(canvas, cells) => {
+  const context = canvas.getContext("2d");
+  const { width, height } = canvas;
+  const data = context.getImageData(0, 0, width, height).data;
+  const colours = new Set();
+  let painted = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] > 0) painted++;
+    colours.add(data.slice(i, i + 4).join(","));
+  }
+  const at = ([row, column, rows, columns]) => Array.from(context.getImageData(
+    Math.floor(((column + 0.5) / columns) * width), Math.floor(((row + 0.5) / rows) * height), 1, 1
+  ).data);
+  return { width, height, painted, distinct: colours.size, colours: cells.map(at) };
+}"""
+# The legend bar's colour at a value in [0, 1]: the page's own scale, one canvas column per step.
+READ_LEGEND = """(bar, value) => Array.from(
+  bar.getContext("2d").getImageData(Math.round(value * (bar.width - 1)), 0, 1, 1).data
+)"""
+
+
+def tab_to(page: Page, target: Locator, presses: int = 40) -> None:
+    """Press Tab until `target` has the focus, as a keyboard user reaches it."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if target.evaluate("element => element === document.activeElement"):
+            return
+    raise AssertionError("Tab never reached the heat map toggle")
+
+
+def close(colour: list[int], expected: list[int], tolerance: int = 24) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected, strict=True))
+
+
+def assert_same_box(overlay: Locator, img: Locator) -> None:
+    shown, photo_box = overlay.bounding_box(), img.bounding_box()
+    assert shown and photo_box
+    for key in ("x", "y", "width", "height"):
+        assert abs(shown[key] - photo_box[key]) <= 1, (key, shown, photo_box)
+
+
+def assert_draws_grid(card: Locator, grid: list[list[float]]) -> bool:
+    """The overlay is painted from `grid`: at the centres of its hottest and coldest cells it has
+    the legend's colours for their values. Returns whether the grid (so the drawing) varies."""
+    values = {(r, c): value for r, row in enumerate(grid) for c, value in enumerate(row)}
+    hot, cold = max(values, key=values.get), min(values, key=values.get)
+    shape = (len(grid), len(grid[0]))
+    drawn = card.locator("canvas.heatmap").evaluate(READ_OVERLAY, [[*hot, *shape], [*cold, *shape]])
+    box = card.locator("canvas.heatmap").bounding_box()
+    assert box and drawn["width"] >= round(box["width"]) and drawn["height"] >= round(box["height"])
+    assert drawn["painted"] == drawn["width"] * drawn["height"], "transparent pixels"
+    bar = card.locator(".legend-bar")
+    for cell, colour in zip((hot, cold), drawn["colours"], strict=True):
+        assert close(colour, bar.evaluate(READ_LEGEND, values[cell])), (cell, values[cell], colour)
+    varies = values[hot] > values[cold]
+    if varies:
+        assert drawn["distinct"] > 20, drawn["distinct"]  # a smooth scale, not a few flat cells
+        assert not close(drawn["colours"][0], drawn["colours"][1]), drawn["colours"]
+    return varies
+
+
+def test_heat_maps_with_the_keyboard(page, photo_files):
+    page, config, errors = page
+    page.get_by_role("button", name="Tout effacer").click()
+    names = ("dandelion", "grass", "turned", "fake")
+    page.set_input_files("#file-input", [str(photo_files[name]) for name in names])
+    with page.expect_response("**/predict") as answer:
+        page.get_by_role("button", name="Obtenir le verdict").click()
+    assert answer.value.request.post_data_json["params"] == {"explain": True}
+    shown = answer.value.json()["predictions"]
+    # The same photos in one request straight to the API: the same grids.
+    api = post_images(
+        f"{config.web_url}/predict",
+        [photo_files[name].read_bytes() for name in names],
+        explain=True,
+    )
+    for got, expected in zip(shown, api, strict=True):
+        assert got["label"] == expected["label"]
+        assert (got["heatmap"] is None) == (expected["heatmap"] is None)
+        if expected["heatmap"] is not None:
+            assert np.allclose(got["heatmap"], expected["heatmap"], atol=1e-3)
+    cards = page.locator(".card")
+    expect(cards).to_have_count(4, timeout=30_000)
+    # The corrupt photo's card says why, and has no heat map to offer.
+    expect(cards.nth(3)).to_have_class(re.compile(r"\binvalid\b"))
+    assert shown[3]["heatmap"] is None
+    expect(cards.nth(3).locator(".toggle, canvas.heatmap")).to_have_count(0)
+    expect(page.get_by_role("button", name=TOGGLE)).to_have_count(3)
+
+    varying = []
+    for index in range(3):
+        card = cards.nth(index)
+        toggle = card.get_by_role("button", name=TOGGLE)
+        overlay, legend = card.locator("canvas.heatmap"), card.locator(".legend")
+        expect(toggle).to_have_attribute("aria-pressed", "false")
+        expect(overlay).to_be_hidden()
+        expect(legend).to_be_hidden()
+        tab_to(page, toggle)
+        assert toggle.evaluate(
+            "el => el.matches(':focus-visible') && getComputedStyle(el).outlineStyle !== 'none'"
+        ), "no visible focus"
+        page.keyboard.press("Space" if index % 2 == 0 else "Enter")
+        expect(toggle).to_have_attribute("aria-pressed", "true")
+        expect(overlay).to_be_visible()
+        expect(legend).to_be_visible()
+        expect(legend).to_contain_text("Indices de pissenlit")
+        expect(legend).to_contain_text("faible")
+        expect(legend).to_contain_text("forte")
+        # Described for screen readers: the overlay is an image with a text alternative, the
+        # toggle names what it controls and is described by the legend.
+        expect(overlay).to_have_attribute("role", "img")
+        expect(overlay).to_have_attribute("aria-label", re.compile("Carte de chaleur.*pissenlit"))
+        expect(toggle).to_have_attribute("aria-controls", overlay.get_attribute("id"))
+        expect(toggle).to_have_attribute("aria-describedby", legend.get_attribute("id"))
+        assert_same_box(overlay, card.locator(".photo img"))
+        varying.append(assert_draws_grid(card, shown[index]["heatmap"]))
+    assert varying[0] or varying[2], "the dandelion photos' heat maps are flat"
+    # The EXIF-turned photo is shown portrait, and its grid is portrait too.
+    turned_box = cards.nth(2).locator(".photo img").bounding_box()
+    assert turned_box and turned_box["height"] > turned_box["width"]
+    assert len(shown[2]["heatmap"]) > len(shown[2]["heatmap"][0])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "page-heatmap.png"), full_page=True)
+
+    for index in range(3):  # pressed again, each overlay goes away
+        card = cards.nth(index)
+        toggle = card.get_by_role("button", name=TOGGLE)
+        toggle.focus()
+        page.keyboard.press("Enter" if index % 2 == 0 else "Space")
+        expect(toggle).to_have_attribute("aria-pressed", "false")
+        expect(card.locator("canvas.heatmap")).to_be_hidden()
+        expect(card.locator(".legend")).to_be_hidden()
+    assert errors == []
+
+
+def test_heat_map_texts_in_english(page, photo_files):
+    page, _, errors = page
+    page.get_by_role("button", name="English").click()
+    try:
+        page.get_by_role("button", name="Get the verdict").click()
+        toggle = page.get_by_role("button", name="Where does the model see the dandelion?")
+        expect(toggle).to_have_count(3, timeout=30_000)
+        toggle.first.click()
+        legend = page.locator(".card .legend").first
+        expect(legend).to_contain_text("Evidence of dandelion")
+        expect(legend).to_contain_text("low")
+        expect(legend).to_contain_text("strong")
+        expect(page.locator(".card canvas.heatmap").first).to_have_attribute(
+            "aria-label", re.compile("Heat map.*dandelion")
+        )
+    finally:
+        page.get_by_role("button", name="Français").click()
+    assert errors == []
+
+
+def test_screenshot_script(page, photo_files, tmp_path):
+    _, config, _ = page
+    output = tmp_path / "verdicts.png"
+    files = [str(photo_files[name]) for name in ("dandelion", "grass")]
+    result = run_script(
+        "screenshot_page", *files, "--url", f"{config.web_url}/", "--output", str(output)
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 heat map(s) shown" in result.stdout
+    with Image.open(output) as shot:
+        assert shot.format == "PNG" and shot.width >= 900
+
+
+def test_a_version_without_heat_maps_says_so(page, photo_files):
+    """A version registered before heat maps refuses `explain` (400, in the model's words): the
+    page asks again without it, gives its verdicts, and says the heat map is unavailable. Only
+    the refusal is played by the browser; the second request reaches the real stack."""
+    page, _, errors = page
+    asked: list[bool] = []
+
+    def older_version(route) -> None:
+        explain = "params" in route.request.post_data_json
+        asked.append(explain)
+        if explain:
+            route.fulfill(status=400, json={"error": REFUSAL, "request_id": "test"})
+        else:
+            route.continue_()
+
+    errors.clear()
+    page.route("**/predict", older_version)
+    try:
+        page.get_by_role("button", name="Tout effacer").click()
+        page.set_input_files("#file-input", [str(photo_files[k]) for k in ("dandelion", "grass")])
+        page.get_by_role("button", name="Obtenir le verdict").click()
+        expect(page.locator(".card .verdict")).to_have_count(2, timeout=30_000)
+        toggles = page.get_by_role("button", name=TOGGLE)
+        expect(toggles).to_have_count(2)
+        for index in range(2):
+            expect(toggles.nth(index)).to_be_disabled()
+            expect(toggles.nth(index)).to_have_accessible_description(
+                "Cette version du modèle ne fournit pas de carte de chaleur."
+            )
+        expect(page.locator("canvas.heatmap")).to_have_count(0)
+        assert asked == [True, False]
+    finally:
+        page.unroute("**/predict")
+        page.reload()  # the page remembers the refusal: start the next test afresh
+    # The refused request is the only console error (Chromium logs every 4xx response).
+    assert all("400" in error for error in errors), errors
