@@ -19,8 +19,15 @@ from florisense_model.model.preprocessing import PhotoRegion
 DANDELION = "dandelion"  # the class the heat map shows evidence for
 PROBABILITIES_OUTPUT = "probabilities"
 CLASS_MAPS_OUTPUT = "class_maps"
-# The answered grid has this many cells per cell of the network's map along the photo's long
-# side: bilinear samples, so a 7x7 map gives a 14-cell-wide grid that follows the photo's shape.
+# Heat maps look at the photo up close: fitted into a square this many times the model's input
+# per side, cut into tiles of the model's size, each tile's class maps stitched into one map
+# (14x14 at 224 px, from 4 forward passes). On 42 photos with hand-checked flower boxes the
+# strongest cell fell on a flower in 48% of them with the whole photo's 7x7 map, 71% with 2x2
+# tiles, 74% with 3x3 and 83% with 5x5 overlapping tiles at 3x (25 passes); pointing at the
+# centre: 40% (README, "Heat maps").
+TILES_PER_SIDE = 2
+# The answered grid has this many cells per cell of the stitched map along the photo's long side:
+# bilinear samples, so a 14x14 map gives a 28-cell-wide grid that follows the photo's shape.
 UPSAMPLING = 2
 # Rounded for JSON: a heat map's colour needs no more.
 DECIMALS = 4
@@ -91,6 +98,23 @@ def resample(evidence: np.ndarray, region: PhotoRegion, input_size: int) -> np.n
     sampled = top * (1 - fv) + bottom * fv
     inside = ((ys >= 0) & (ys < input_size))[:, None] & ((xs >= 0) & (xs < input_size))[None, :]
     return np.where(inside, sampled, 0.0)
+
+
+def stitch(tile_maps: np.ndarray, per_side: int = TILES_PER_SIDE) -> np.ndarray:
+    """(per_side**2, h, w, classes) maps of tiles taken row by row -> one (per_side*h,
+    per_side*w, classes) map."""
+    _, height, width, classes = tile_maps.shape
+    rows = tile_maps.reshape(per_side, per_side, height, width, classes).swapaxes(1, 2)
+    return rows.reshape(per_side * height, per_side * width, classes)
+
+
+def tiled_heatmap(
+    tile_maps: np.ndarray, classes: list[str], region: PhotoRegion, input_size: int
+) -> list[list[float]]:
+    """dandelion_heatmap of the stitched class maps of preprocess_tiles's tiles (`region` is
+    in the large square's pixels, `input_size` the model's)."""
+    per_side = round(len(tile_maps) ** 0.5)
+    return dandelion_heatmap(stitch(tile_maps, per_side), classes, region, input_size * per_side)
 
 
 def dandelion_heatmap(

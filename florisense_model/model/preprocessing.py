@@ -49,17 +49,22 @@ def preprocess_image(data: bytes, size: int, mode: str = "crop") -> np.ndarray:
     mode "crop" scales the short side to `size` and keeps the centre square; "letterbox" scales
     the long side to `size` and pads with grey. Raises ImageError for anything unusable.
     """
-    return preprocess_image_with_region(data, size, mode)[0]
-
-
-def preprocess_image_with_region(
-    data: bytes, size: int, mode: str = "crop"
-) -> tuple[np.ndarray, PhotoRegion]:
-    """preprocess_image, and where the photo lies in the array (to map the network's outputs
-    back onto the photo as sent)."""
     image = open_image(data)
     rgb = to_rgb(image, draft_size=size)
-    return np.asarray(fit_image(rgb, size, mode), dtype=np.uint8), photo_region(rgb, size, mode)
+    return np.asarray(fit_image(rgb, size, mode), dtype=np.uint8)
+
+
+def preprocess_tiles(
+    data: bytes, size: int, mode: str, per_side: int
+) -> tuple[np.ndarray, PhotoRegion]:
+    """The photo fitted (as preprocess_image does) into a square `per_side` times larger, cut
+    into per_side x per_side tiles of the model's size, row by row: (per_side**2, size, size, 3)
+    uint8; and where the photo lies in the large square. Heat maps look at each tile up close."""
+    large = size * per_side
+    rgb = to_rgb(open_image(data), draft_size=large)
+    square = np.asarray(fit_image(rgb, large, mode), dtype=np.uint8)
+    tiles = square.reshape(per_side, size, per_side, size, 3).swapaxes(1, 2)
+    return tiles.reshape(per_side * per_side, size, size, 3), photo_region(rgb, large, mode)
 
 
 def open_image(data: bytes) -> Image.Image:

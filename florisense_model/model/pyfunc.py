@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from florisense_model.model import request_guard
-from florisense_model.model.class_maps import DANDELION, dandelion_heatmap
+from florisense_model.model.class_maps import DANDELION, TILES_PER_SIDE, tiled_heatmap
 from florisense_model.model.labels import (
     DEFAULT_LANGUAGE,
     DISPLAY_NAMES,
@@ -31,9 +31,10 @@ from florisense_model.model.labels import (
 from florisense_model.model.preprocessing import (
     ImageError,
     PhotoRegion,
-    preprocess_image_with_region,
+    preprocess_image,
+    preprocess_tiles,
 )
-from florisense_model.model.runtimes import default_runtime, load_network
+from florisense_model.model.runtimes import Forward, default_runtime, load_network
 
 # Larger batches are cut into chunks of this size, forwarded in parallel: bounded memory, and
 # measured on 2 cores (int8, one thread a call) 4 chunks of 8 beat one call of 32 (224 and 236
@@ -94,26 +95,27 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         explain = self._explain_asked(params)
         frame = _as_frame(model_input)
         pixels: list[np.ndarray] = []
-        regions: list[PhotoRegion] = []
+        tiles: list[tuple[np.ndarray, PhotoRegion]] = []
         errors: list[str | None] = []
         for value in frame[IMAGE_COLUMN].tolist():
             try:
                 image = decode_image_field(value)
-                array, region = preprocess_image_with_region(
-                    image, self.image_size, self.resize_mode
-                )
-                pixels.append(array)
-                regions.append(region)
+                pixels.append(preprocess_image(image, self.image_size, self.resize_mode))
+                if explain:
+                    tiles.append(
+                        preprocess_tiles(image, self.image_size, self.resize_mode, TILES_PER_SIDE)
+                    )
                 errors.append(None)
             except ImageError as exc:
                 errors.append(str(exc))
-        probabilities, maps = self._run(pixels, explain)
+        probabilities = self._in_chunks(self._network.forward, pixels)
+        heatmaps = self._heatmaps(tiles) if explain else []
         rows, valid = [], iter(range(len(pixels)))
         for error in errors:
             index = None if error else next(valid)
             row = self._row(None if index is None else probabilities[index], error)
             if explain:
-                row[HEATMAP_COLUMN] = None if index is None else self._heatmap(maps, regions, index)
+                row[HEATMAP_COLUMN] = None if index is None else heatmaps[index]
             rows.append(row)
         columns = [*OUTPUT_COLUMNS, HEATMAP_COLUMN] if explain else list(OUTPUT_COLUMNS)
         # object dtype: pandas 3 would turn None into NaN, which is not valid JSON for clients.
@@ -121,7 +123,7 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
 
     @property
     def can_explain(self) -> bool:
-        return self._network.explain is not None and DANDELION in self.classes
+        return self._network.class_maps is not None and DANDELION in self.classes
 
     def _explain_asked(self, params: dict[str, Any] | None) -> bool:
         # MLflow has checked the type; an explicit null passes its check and means "no".
@@ -135,25 +137,30 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
             )
         return True
 
-    def _heatmap(self, maps: np.ndarray, regions: list[PhotoRegion], index: int) -> list:
-        return dandelion_heatmap(maps[index], self.classes, regions[index], self.image_size)
+    def _heatmaps(self, tiles: list[tuple[np.ndarray, PhotoRegion]]) -> list[list[list[float]]]:
+        """Each photo's heat map, from the class maps of its tiles (class_maps.py)."""
+        class_maps = self._network.class_maps
+        assert class_maps is not None  # checked by _explain_asked
+        maps = self._in_chunks(class_maps, [tile for photo, _ in tiles for tile in photo])
+        per_photo = TILES_PER_SIDE * TILES_PER_SIDE
+        return [
+            tiled_heatmap(
+                maps[i * per_photo : (i + 1) * per_photo], self.classes, region, self.image_size
+            )
+            for i, (_, region) in enumerate(tiles)
+        ]
 
-    def _run(self, pixels: list[np.ndarray], explain: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities, and the class maps when explaining (else an empty array)."""
+    def _in_chunks(self, forward: Forward, pixels: list[np.ndarray]) -> np.ndarray:
+        """`forward` on the stacked images: one call, or beyond CHUNK_ROWS one call per chunk,
+        run side by side: each uses one core (one thread per call, see runtimes.py), so a
+        32-image request uses them all."""
         if not pixels:
-            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0,), np.float32)
+            return np.zeros((0, len(self.classes)), np.float32)
         batch = np.stack(pixels)
-        forward = self._network.explain if explain else self._with_no_maps
         if len(batch) <= CHUNK_ROWS:
             return forward(batch)
-        # One forward call per chunk, run side by side: each uses one core (one thread per call,
-        # see runtimes.py), so a 32-image request uses them all.
         chunks = [batch[start : start + CHUNK_ROWS] for start in range(0, len(batch), CHUNK_ROWS)]
-        results = list(self._pool.map(forward, chunks))
-        return tuple(np.concatenate(parts) for parts in zip(*results, strict=True))
-
-    def _with_no_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._network.forward(batch), np.zeros((0,), np.float32)
+        return np.concatenate(list(self._pool.map(forward, chunks)))
 
     def _row(self, probabilities: np.ndarray | None, error: str | None) -> dict[str, Any]:
         if probabilities is None:

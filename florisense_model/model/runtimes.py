@@ -26,19 +26,17 @@ from florisense_model.model.class_maps import CLASS_MAPS_OUTPUT, PROBABILITIES_O
 RUNTIMES = ("onnx-int8", "onnx", "keras")
 # The artifact each ONNX runtime runs.
 ONNX_ARTIFACTS = {"onnx-int8": "onnx_int8_model", "onnx": "onnx_model"}
-# uint8 images -> their class probabilities.
+# uint8 images -> their class probabilities, or their class activation maps (class_maps.py).
 Forward = Callable[[np.ndarray], np.ndarray]
-# uint8 images -> their class probabilities and class activation maps (class_maps.py).
-ExplainingForward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
 class Network:
-    """A loaded network: `forward` for verdicts; `explain` also answers the class maps, None
-    for graphs compiled before heat maps existed (or networks without a pooled dense head)."""
+    """A loaded network: `forward` answers probabilities, `class_maps` the class activation
+    maps (None for graphs compiled before heat maps, or networks without a pooled dense head)."""
 
     forward: Forward
-    explain: ExplainingForward | None
+    class_maps: Forward | None
 
 
 def default_runtime(artifacts: dict[str, str]) -> str:
@@ -88,11 +86,10 @@ def onnx_network(path: str, threads: int | None = None) -> Network:
     def forward(batch: np.ndarray) -> np.ndarray:
         return session.run([probabilities], {input_name: batch})[0]
 
-    def explain(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found, maps = session.run([probabilities, CLASS_MAPS_OUTPUT], {input_name: batch})
-        return found, maps
+    def class_maps(batch: np.ndarray) -> np.ndarray:
+        return session.run([CLASS_MAPS_OUTPUT], {input_name: batch})[0]
 
-    return Network(forward, explain if CLASS_MAPS_OUTPUT in outputs else None)
+    return Network(forward, class_maps if CLASS_MAPS_OUTPUT in outputs else None)
 
 
 def onnx_forward(path: str, threads: int | None = None) -> Forward:
@@ -122,13 +119,10 @@ def keras_network(path: str, image_size: int) -> Network:
     explaining = with_class_maps(model)
     if explaining is model:
         return Network(lambda batch: compiled(batch).numpy(), None)
-    compiled_maps = tf.function(lambda x: explaining(x, training=False), input_signature=[spec])
-
-    def explain(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found = compiled_maps(batch)
-        return found[PROBABILITIES_OUTPUT].numpy(), found[CLASS_MAPS_OUTPUT].numpy()
-
-    return Network(lambda batch: compiled(batch).numpy(), explain)
+    maps = tf.function(
+        lambda x: explaining(x, training=False)[CLASS_MAPS_OUTPUT], input_signature=[spec]
+    )
+    return Network(lambda batch: compiled(batch).numpy(), lambda batch: maps(batch).numpy())
 
 
 def limit_tensorflow_threads(tf: Any) -> None:

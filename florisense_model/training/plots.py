@@ -1,4 +1,5 @@
-"""The training run's plots: confusion matrix, ROC curve, training curves, misclassified photos."""
+"""The training run's plots: confusion matrix, ROC curve, training curves, misclassified photos,
+heat maps."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt
 import numpy as np
+from PIL.Image import Image
 from sklearn import metrics
 
 
@@ -80,6 +82,21 @@ def plot_misclassified(
     if len(wrong) == 0:
         grid[0, 0].text(0, 0.5, "no misclassified test image", fontsize=11)
     figure.suptitle(f"Misclassified test images: {len(all_wrong)} of {len(y_true)}")
+    return _save(figure, path)
+
+
+def plot_heatmaps(
+    overlays: Sequence[Image], titles: Sequence[str], path: Path, columns: int = 4
+) -> Path:
+    """Test photos with their heat maps drawn over them (overlay.py), each titled."""
+    rows = max(1, int(np.ceil(len(overlays) / columns)))
+    figure, grid = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows), squeeze=False)
+    for axes in grid.ravel():
+        axes.axis("off")
+    for axes, image, title in zip(grid.ravel(), overlays, titles, strict=False):
+        axes.imshow(image)
+        axes.set_title(title, fontsize=8)
+    figure.suptitle("Where the model sees the dandelion (magenta: evidence, test photos)")
     return _save(figure, path)
 
 

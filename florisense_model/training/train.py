@@ -6,6 +6,7 @@ import json
 import tempfile
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,21 @@ import keras
 import mlflow
 import numpy as np
 import pandas as pd
+from PIL import Image
 from sklearn.metrics import confusion_matrix
 from sklearn.utils.class_weight import compute_class_weight
 
 from florisense_model.config import ENV_BASE_WEIGHTS, env_or_default
-from florisense_model.training import data, evaluation, network, packaging, plots
+from florisense_model.overlay import overlay
+from florisense_model.training import (
+    data,
+    evaluation,
+    explanations,
+    network,
+    packaging,
+    plots,
+)
+from florisense_model.training.compile import inference_network
 from florisense_model.training.config import TrainConfig
 from florisense_model.training.gate import run_gate
 from florisense_model.training.quantize import Int8Inputs, calibration_sample
@@ -106,6 +117,7 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
             int8=Int8Inputs(calibration_sample(pixels["train"][0]), test_y, probabilities),
         )
         version = str(info.registered_model_version)
+        _log_heatmaps(out, model, split.test, probabilities, classes, config, data_dir)
         gate = run_gate(
             config.registered_model_name,
             version,
@@ -195,6 +207,38 @@ def _log_plots(
     for plot in files:
         mlflow.log_artifact(str(plot), "plots")
     mlflow.log_dict(history, "plots/history.json")
+
+
+def _log_heatmaps(out, model, test, probabilities, classes, config, data_dir) -> None:
+    """plots/heatmaps.png (test photos with their maps), and the pointing game on the photos with
+    hand-checked flower boxes (explanations.py), as metrics."""
+    explaining = inference_network(model)
+    if not isinstance(explaining.output, dict):
+        print("== heat maps: this network has no class maps (no pooled dense head)", flush=True)
+        return
+    maps = partial(
+        explanations.heatmaps,
+        explaining,
+        classes=classes,
+        image_size=config.image_size,
+        resize_mode=config.resize_mode,
+    )
+    shown = explanations.sample_for_plot([s.label for s in test])
+    overlays, titles = [], []
+    for index, heatmap in zip(shown, maps([test[i].path for i in shown]), strict=True):
+        with Image.open(test[index].path) as photo:
+            overlays.append(overlay(photo, heatmap))
+        best = int(probabilities[index].argmax())
+        titles.append(
+            f"{test[index].relative(data_dir)}\ntrue {test[index].label}, "
+            f"pred {classes[best]} {probabilities[index, best]:.0%}"
+        )
+    mlflow.log_artifact(str(plots.plot_heatmaps(overlays, titles, out / "heatmaps.png")), "plots")
+    boxed = explanations.load_boxes(data_dir)
+    if boxed:
+        score = explanations.pointing_game(boxed, maps([photo.path for photo in boxed]))
+        mlflow.log_metrics(score.metrics())
+        print(f"== heat maps, pointing game on boxed photos: {score.metrics()}", flush=True)
 
 
 def _print_dataset(report: dict[str, Any]) -> None:

@@ -14,9 +14,14 @@ import pytest
 from keras import layers
 from PIL import Image
 
-from florisense_model.model.class_maps import CLASS_MAPS_OUTPUT, dandelion_heatmap, resample
+from florisense_model.model.class_maps import (
+    CLASS_MAPS_OUTPUT,
+    dandelion_heatmap,
+    resample,
+    stitch,
+)
 from florisense_model.model.labels import CLASSES
-from florisense_model.model.preprocessing import PhotoRegion, preprocess_image_with_region
+from florisense_model.model.preprocessing import PhotoRegion, preprocess_tiles
 from florisense_model.model.runtimes import onnx_network
 from florisense_model.overlay import overlay
 from florisense_model.training.compile import export_onnx
@@ -45,7 +50,8 @@ def test_the_compiled_class_maps_average_back_to_the_probabilities(tiny_graph):
     """Exact for a pooled dense head: softmax(cell mean of the maps + bias) = probabilities."""
     model, graph = tiny_graph
     pixels = np.random.default_rng(3).integers(0, 256, (5, TINY_SIZE, TINY_SIZE, 3), np.uint8)
-    probabilities, maps = onnx_network(str(graph)).explain(pixels)
+    network = onnx_network(str(graph))
+    probabilities, maps = network.forward(pixels), network.class_maps(pixels)
     assert maps.shape == (5, TINY_SIZE - 2, TINY_SIZE - 2, len(CLASSES))
     bias = model.layers[-1].get_weights()[1]
     rebuilt = softmax(maps.mean(axis=(1, 2)) + bias)
@@ -65,15 +71,27 @@ def test_int8_keeps_the_class_maps_in_float(tiny_graph, tmp_path):
     producers = {out: node.op_type for node in quantized.node for out in node.output}
     weights = [name for node in matmuls for name in node.input if name not in producers]
     assert matmuls and weights, "the class-map MatMul should multiply by a float initializer"
-    assert onnx_network(str(int8)).explain(pixels)[1].shape[-1] == len(CLASSES)
+    assert onnx_network(str(int8)).class_maps(pixels).shape[-1] == len(CLASSES)
+
+
+def test_tiles_are_the_photo_fitted_at_twice_the_size_and_cut_in_four():
+    """A 400x300 photo letterboxed into 448 px sits between rows 56 and 392, and the four
+    224 px tiles, row by row, put the large square back together."""
+    photo_bytes = encode(photo(CLASS_COLOURS["grass"], size=(300, 400)))  # (h, w)
+    tiles, region = preprocess_tiles(photo_bytes, 224, "letterbox", 2)
+    assert tiles.shape == (4, 224, 224, 3) and tiles.dtype == np.uint8
+    assert region == PhotoRegion(0, 56, 448, 392)
+    top = np.concatenate([tiles[0], tiles[1]], axis=1)
+    bottom = np.concatenate([tiles[2], tiles[3]], axis=1)
+    square = np.concatenate([top, bottom], axis=0)
+    assert (square[:50] == 128).all() and (square[-50:] == 128).all()  # the grey bars
+    assert not (square[60:380] == 128).all()
 
 
 def test_the_map_is_laid_over_the_photo_not_the_letterbox():
     """A 400x300 photo letterboxed into 224 px sits between rows 28 and 196: the answered grid
     covers that band only, keeps the photo's shape, and a hot cell lands where it is."""
-    photo_bytes = encode(photo(CLASS_COLOURS["grass"], size=(300, 400)))  # (h, w)
-    _, region = preprocess_image_with_region(photo_bytes, 224, "letterbox")
-    assert region == PhotoRegion(0, 28, 224, 196)
+    region = PhotoRegion(0, 28, 224, 196)
     evidence = np.zeros((7, 7))
     evidence[1, 5] = 1.0  # a hot cell at x 160-192, y 32-64 of the square
     grid = resample(evidence, region, 224)
@@ -113,11 +131,11 @@ def test_explain_adds_a_heatmap_per_valid_row(tiny_pyfunc):
     assert list(result.columns)[-1] == "heatmap"
     rows = result.to_dict("records")
     assert rows[1]["heatmap"] is None and rows[1]["error"]
-    # The tiny model's map is 30x30 (crop mode): 60 cells along the long side, 3:4 kept (within
-    # a cell: JPEG's reduced-scale decoding rounds the sides).
+    # The tiny model's map is 30x30 a tile: 2x2 tiles stitched, sampled twice per cell, 120
+    # cells along the long side, 3:4 kept (within a cell: JPEG's reduced-scale decoding rounds).
     wide, tall = np.asarray(rows[0]["heatmap"]), np.asarray(rows[2]["heatmap"])
-    assert wide.shape[1] == 60 and abs(wide.shape[0] - 45) <= 1
-    assert tall.shape[0] == 60 and abs(tall.shape[1] - 45) <= 1
+    assert wide.shape[1] == 120 and abs(wide.shape[0] - 90) <= 1
+    assert tall.shape[0] == 120 and abs(tall.shape[1] - 90) <= 1
     for grid in (wide, tall):
         assert grid.min() >= 0.0 and grid.max() <= 1.0
     # Verdicts do not change when explaining.
@@ -191,3 +209,11 @@ def test_overlay_tints_the_photo_where_the_evidence_is():
 def test_class_maps_output_is_named(tiny_graph):
     names = [output.name for output in onnx.load(str(tiny_graph[1])).graph.output]
     assert sorted(names) == sorted(["probabilities", CLASS_MAPS_OUTPUT])
+
+
+def test_stitch_puts_each_tiles_map_where_the_tile_was():
+    tile_maps = np.stack([np.full((3, 3, 2), float(i)) for i in range(4)])
+    mosaic = stitch(tile_maps, 2)
+    assert mosaic.shape == (6, 6, 2)
+    assert mosaic[0, 0, 0] == 0 and mosaic[0, 5, 0] == 1
+    assert mosaic[5, 0, 0] == 2 and mosaic[5, 5, 0] == 3
