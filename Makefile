@@ -17,9 +17,9 @@ endif
 TRACKING_URI := http://127.0.0.1:$(or $(FLORISENSE_MLFLOW_PORT),5050)
 WEB_URL := http://127.0.0.1:$(or $(FLORISENSE_WEB_PORT),8080)
 
-.PHONY: setup system-deps test test-unit chaos lint train up down status demo serving-env compose-test clean
+.PHONY: setup system-deps docs-ui test test-unit chaos lint train up down status demo serving-env compose-test clean
 
-setup: system-deps $(VENV)/.installed .venv-serve/.installed  ## Debian packages if missing, .venv with the pinned deps, .venv-serve (the model's own)
+setup: system-deps $(VENV)/.installed .venv-serve/.installed docs-ui  ## Debian packages if missing, .venv with the pinned deps, .venv-serve (the model's own), Swagger UI for /docs
 
 system-deps:  ## nginx + njs, chromium, make, venv: installs what is missing (needs root)
 	@bash scripts/system_deps.sh
@@ -30,6 +30,22 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
 	$(BIN)/pip install --quiet -e ".[stack,dev]"
 	touch $@
+
+# Swagger UI for /docs: the files of the npm package pinned and locked (with its integrity hash)
+# in nginx/docs-ui/, installed with `npm ci --ignore-scripts` (no install scripts run: the
+# package's analytics dependency has one), and only the bundle, its CSS and licences copied into
+# nginx/html/docs/swagger-ui/ (not committed), which both stacks serve (compose mounts nginx/html).
+DOCS_UI := nginx/html/docs/swagger-ui
+DOCS_UI_FILES := swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css LICENSE NOTICE
+
+docs-ui: $(DOCS_UI)/swagger-ui-bundle.js  ## Swagger UI files for /docs, from the pinned npm package (needs npm)
+
+$(DOCS_UI)/swagger-ui-bundle.js: nginx/docs-ui/package.json nginx/docs-ui/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing (Swagger UI for /docs): run make system-deps, or apt-get install npm" >&2; exit 1; }
+	cd nginx/docs-ui && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf $(DOCS_UI).tmp && mkdir -p $(DOCS_UI).tmp
+	cd nginx/docs-ui/node_modules/swagger-ui-dist && cp $(DOCS_UI_FILES) $(CURDIR)/$(DOCS_UI).tmp/
+	rm -rf $(DOCS_UI) && mv $(DOCS_UI).tmp $(DOCS_UI)
 
 test: setup  ## the whole suite: unit, integration against a real MLflow server, real-data training
 	$(BIN)/pytest
@@ -88,4 +104,4 @@ compose-test: setup  ## docker compose on a real engine (started, then stopped),
 	bash scripts/docker_engine.sh stop; exit $$status
 
 clean:
-	rm -rf $(VENV) .venv-serve .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .venv-serve .pytest_cache .ruff_cache .hypothesis test-artifacts nginx/docs-ui/node_modules $(DOCS_UI)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages FloriSense needs beyond Python: make and venv support, nginx with its njs module
-# (the /predict error filter), and Chromium for the browser tests (Playwright drives it; it never
-# downloads a browser of its own). Installs only what is missing; needs root to install.
+# (the /predict error filter), Chromium for the browser tests (Playwright drives it; it never
+# downloads a browser of its own) and npm (installs the pinned Swagger UI for /docs). Installs
+# only what is missing; needs root to install.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,7 @@ python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 [ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v npm >/dev/null || missing+=(npm)  # Swagger UI for /docs, from its pinned npm package
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then

@@ -57,9 +57,38 @@ def count_images(document: dict[str, Any]) -> int | None:
     return None
 
 
+# MLflow ignores other top-level keys and unknown params (a log line only): a typo such as
+# "parmas" or {"explian": true} would silently answer without a heatmap.
+_TOP_LEVEL_KEYS = frozenset(
+    {"dataframe_records", "dataframe_split", "instances", "inputs", "params"}
+)
+KNOWN_PARAMS = frozenset({"explain"})
+
+
+def check_keys(document: dict[str, Any]) -> None:
+    unknown = sorted(str(key) for key in document if key not in _TOP_LEVEL_KEYS)
+    if unknown:
+        raise RequestRefused(f"Unknown key {unknown[0]!r} in the request; {_FORMAT_HINT}")
+    params = document.get("params")
+    if isinstance(params, dict):
+        unknown = sorted(str(key) for key in params if key not in KNOWN_PARAMS)
+        if unknown:
+            known = ", ".join(sorted(KNOWN_PARAMS))
+            raise RequestRefused(f"Unknown parameter {unknown[0]!r} (known: {known})")
+    split = document.get("dataframe_split")
+    if isinstance(split, dict) and "data" in split:
+        data = split["data"]
+        # pandas reads {} as no rows and a row that is an object as a row of NaN
+        if not isinstance(data, list) or not all(isinstance(row, list) for row in data):
+            raise RequestRefused(
+                'dataframe_split.data must be a list of rows, each a list such as ["<base64>"]'
+            )
+
+
 def check_document(document: Any) -> None:
     if not isinstance(document, dict):
         return  # MLflow's own message for a list or a scalar is clear
+    check_keys(document)
     images = count_images(document)
     if images == 0:
         raise RequestRefused(f"No images: the batch is empty; {_FORMAT_HINT}")

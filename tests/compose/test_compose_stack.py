@@ -154,6 +154,17 @@ def test_the_page_loads_and_nginx_logs_to_the_container_output(compose):
     assert '"POST /predict HTTP/1.1" 200' in compose.logs("web")  # `docker compose logs web`
 
 
+def test_the_api_documentation_is_served(compose):
+    """/docs needs `make docs-ui` (run by `make setup`) before `docker compose up`: nginx/html is
+    mounted read-only."""
+    status, headers, spec = request(f"{compose.web}/openapi.json")
+    assert status == 200 and headers["content-type"].startswith("application/json")
+    assert spec["openapi"].startswith("3.1.")
+    assert request(f"{compose.web}/docs")[0] == 200
+    assert request(f"{compose.web}/docs/swagger-ui/swagger-ui-bundle.js")[0] == 200
+    assert request(f"{compose.web}/predict")[1]["allow"] == "POST"
+
+
 def test_a_promotion_reaches_predict_by_itself_with_no_failed_request(compose, tmp_path):
     # An ML engineer trains a new version from their own machine against the compose stack.
     photos = make_dataset(tmp_path / "photos", per_class=20)

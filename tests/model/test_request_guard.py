@@ -35,8 +35,28 @@ def decode(monkeypatch):
             json.dumps({"dataframe_records": [{"image": "x"}] * 257}).encode(),
             "Too many images in one request: 257 (max 256)",
         ),
+        (b'{"dataframe_records": [{"image": "x"}], "parmas": {}}', "Unknown key 'parmas'"),
+        (
+            b'{"dataframe_records": [{"image": "x"}], "params": {"explian": true}}',
+            "Unknown parameter 'explian' (known: explain)",
+        ),
+        (b'{"dataframe_split": {"columns": ["image"], "data": {}}}', "list of rows"),
+        (b'{"dataframe_split": {"columns": ["image"], "data": [{}]}}', "list of rows"),
     ],
-    ids=["empty", "blank", "not-utf8", "nested", "no-records", "no-split", "no-instances", "257"],
+    ids=[
+        "empty",
+        "blank",
+        "not-utf8",
+        "nested",
+        "no-records",
+        "no-split",
+        "no-instances",
+        "257",
+        "unknown-key",
+        "unknown-param",
+        "split-data-object",
+        "split-row-object",
+    ],
 )
 def test_refused_bodies_get_a_specific_message(decode, body, message):
     with pytest.raises(MlflowInvalidInputException) as caught:
@@ -50,6 +70,8 @@ def test_accepted_bodies_decode_exactly_as_mlflow_does(decode):
         {"dataframe_records": [{"image": "abc"}] * 256},
         {"dataframe_split": {"columns": ["image"], "data": [["abc"]]}},
         {"inputs": {"image": ["abc"]}},
+        {"dataframe_records": [{"image": "abc"}], "params": {"explain": True}},
+        {"dataframe_records": [{"image": "abc"}], "params": None},
     ):
         assert decode(json.dumps(document).encode()) == document
 
