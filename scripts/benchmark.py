@@ -59,6 +59,9 @@ def main() -> None:
         )
     batches = max(3, args.requests // 5)
     result["predict_batch32_c1"] = repeat_request(args.url, batch, 1, batches)
+    if "pyfunc_one_image_explain" in result:  # the served version can draw heat maps
+        explained = photos_request([one.read_bytes()], "explain", explain=True)
+        result["predict_c1_explain"] = repeat_request(args.url, explained, 1, args.requests)
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     result["cold_start"] = cold_start(tracking_uri, free_port(), one.read_bytes())
     if args.serving_env:

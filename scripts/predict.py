@@ -67,6 +67,12 @@ def main() -> None:
 def write_overlays(rows: list[dict[str, Any]], folder: Path) -> None:
     """Each answered photo with its heat map over it, as DIR/<n>-<name>.png (numbered: two
     folders may hold photos of the same name); the path goes into the row as `overlay`."""
+    if not any("heatmap" in row for row in rows):
+        print(
+            "florisense: the served model version answered without heat maps (registered before "
+            "them): no overlay written",
+            file=sys.stderr,
+        )
     for number, row in enumerate(rows, start=1):
         heatmap = row.get("heatmap")
         if heatmap is None:

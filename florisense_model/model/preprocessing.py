@@ -172,9 +172,13 @@ def photo_region(image: Image.Image, size: int, mode: str) -> PhotoRegion:
 
 def fit_image(image: Image.Image, size: int, mode: str) -> Image.Image:
     new_w, new_h, left, top = placement(*image.size, size, mode)
-    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
     if mode == "crop":
-        return resized.crop((-left, -top, -left + size, -top + size))
+        # Only the part kept is resampled (box=): a 20,000 px panorama costs what a square does,
+        # also for heat maps' tiles at twice the size.
+        scale_x, scale_y = image.width / new_w, image.height / new_h
+        box = (-left * scale_x, -top * scale_y, (size - left) * scale_x, (size - top) * scale_y)
+        return image.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
+    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
     canvas = Image.new("RGB", (size, size), LETTERBOX_FILL)
     canvas.paste(resized, (left, top))
     return canvas

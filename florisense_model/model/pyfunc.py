@@ -12,6 +12,7 @@ import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import mlflow
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from florisense_model.model import request_guard
-from florisense_model.model.class_maps import DANDELION, TILES_PER_SIDE, tiled_heatmap
+from florisense_model.model.heatmaps import DANDELION, TILES_PER_SIDE, Grid, photo_heatmaps
 from florisense_model.model.labels import (
     DEFAULT_LANGUAGE,
     DISPLAY_NAMES,
@@ -100,11 +101,12 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         for value in frame[IMAGE_COLUMN].tolist():
             try:
                 image = decode_image_field(value)
-                pixels.append(preprocess_image(image, self.image_size, self.resize_mode))
-                if explain:
+                array = preprocess_image(image, self.image_size, self.resize_mode)
+                if explain:  # before anything is kept: a row is kept whole or not at all
                     tiles.append(
                         preprocess_tiles(image, self.image_size, self.resize_mode, TILES_PER_SIDE)
                     )
+                pixels.append(array)
                 errors.append(None)
             except ImageError as exc:
                 errors.append(str(exc))
@@ -131,24 +133,18 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
             return False
         if not self.can_explain:
             raise mlflow.exceptions.MlflowException.invalid_parameter_value(
-                "this model version cannot draw heat maps (its graph was compiled before heat "
-                "maps existed, or it does not end in pooling and a dense layer): predict "
-                "without 'explain', or register the model again"
+                "this model version cannot draw heat maps (its network does not end in global "
+                "pooling and a dense layer): predict without 'explain'"
             )
         return True
 
-    def _heatmaps(self, tiles: list[tuple[np.ndarray, PhotoRegion]]) -> list[list[list[float]]]:
-        """Each photo's heat map, from the class maps of its tiles (class_maps.py)."""
+    def _heatmaps(self, tiles: list[tuple[np.ndarray, PhotoRegion]]) -> list[Grid]:
+        """Each photo's heat map, from the class maps of its tiles (heatmaps.py)."""
         class_maps = self._network.class_maps
         assert class_maps is not None  # checked by _explain_asked
-        maps = self._in_chunks(class_maps, [tile for photo, _ in tiles for tile in photo])
-        per_photo = TILES_PER_SIDE * TILES_PER_SIDE
-        return [
-            tiled_heatmap(
-                maps[i * per_photo : (i + 1) * per_photo], self.classes, region, self.image_size
-            )
-            for i, (_, region) in enumerate(tiles)
-        ]
+        return photo_heatmaps(
+            tiles, partial(self._in_chunks, class_maps), self.classes, self.image_size
+        )
 
     def _in_chunks(self, forward: Forward, pixels: list[np.ndarray]) -> np.ndarray:
         """`forward` on the stacked images: one call, or beyond CHUNK_ROWS one call per chunk,

@@ -5,17 +5,22 @@ MLflow's scoring server (pinned 3.17.2) turns most bad bodies into a 400, but no
   leaves the keep-alive connection broken, so nginx's NEXT request on it fails too (measured);
 - an empty body, a non-UTF-8 body and an empty batch get messages that echo raw bytes or talk
   about a missing column;
-- nothing bounds the number of images in one request.
+- nothing bounds the number of images in one request;
+- a misspelt key or param ("parmas", {"explian": true}) is ignored with a log line, so the
+  answer silently lacks what was asked for; in dataframe_split, `"data": {}` is an empty answer,
+  rows that are not lists are read as NaN or fail in pandas, and a longer `index` repeats rows.
 
 `install()` wraps the scoring server's JSON decoding step (`_decode_json_input`, looked up at call
-time) so these get a specific 400. It only adds checks: every body MLflow accepted before is
-decoded by MLflow's own function, unchanged. It runs when the model loads, so it travels with the
-model to any `mlflow models serve`.
+time) so these get a specific 400. It only adds checks: the bodies it refuses are those above;
+every other body is decoded by MLflow's own function, unchanged. It runs when the model loads, so
+it travels with the model to any `mlflow models serve`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from florisense_model.model.labels import EXPLAIN_PARAM
 
 # Per HTTP request, not per predict() call: in-process callers (evaluation) may pass any number.
 MAX_IMAGES_PER_REQUEST = 256
@@ -62,10 +67,11 @@ def count_images(document: dict[str, Any]) -> int | None:
 _TOP_LEVEL_KEYS = frozenset(
     {"dataframe_records", "dataframe_split", "instances", "inputs", "params"}
 )
-KNOWN_PARAMS = frozenset({"explain"})
+KNOWN_PARAMS = frozenset({EXPLAIN_PARAM})
 
 
 def check_keys(document: dict[str, Any]) -> None:
+    """Refuse keys and params MLflow would ignore, and dataframe_split data that is not rows."""
     unknown = sorted(str(key) for key in document if key not in _TOP_LEVEL_KEYS)
     if unknown:
         raise RequestRefused(f"Unknown key {unknown[0]!r} in the request; {_FORMAT_HINT}")
@@ -78,11 +84,16 @@ def check_keys(document: dict[str, Any]) -> None:
     split = document.get("dataframe_split")
     if isinstance(split, dict) and "data" in split:
         data = split["data"]
-        # pandas reads {} as no rows and a row that is an object as a row of NaN
+        # pandas reads {} as no rows and a row that is an object as a row of NaN; bare strings
+        # as rows parse alone but not beside list rows ("passed data had 20 columns").
         if not isinstance(data, list) or not all(isinstance(row, list) for row in data):
             raise RequestRefused(
                 'dataframe_split.data must be a list of rows, each a list such as ["<base64>"]'
             )
+        # pandas repeats a row to fill a longer index: one photo in the body, hundreds scored.
+        index = split.get("index")
+        if index is not None and (not isinstance(index, list) or len(index) != len(data)):
+            raise RequestRefused("dataframe_split.index must have one label per row of data")
 
 
 def check_document(document: Any) -> None:

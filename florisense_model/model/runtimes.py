@@ -55,7 +55,10 @@ def load_network(runtime: str, artifacts: dict[str, str], image_size: int) -> Ne
         network = keras_network(artifacts["keras_model"], image_size)
     else:
         raise ValueError(f"unknown runtime {runtime!r} (expected one of {RUNTIMES})")
-    network.forward(np.zeros((1, image_size, image_size, 3), np.uint8))
+    blank = np.zeros((1, image_size, image_size, 3), np.uint8)
+    network.forward(blank)
+    if network.class_maps is not None:  # traced now, not on the first explain request
+        network.class_maps(blank)
     return network
 
 

@@ -37,9 +37,12 @@ class RequestKind:
     row_errors: int = 0  # ... and how many of them must carry a per-row error
 
 
-def photos_request(photos: list[bytes], name: str = "valid-photo") -> RequestKind:
-    """A request with these photos: 200 and one verdict per photo."""
-    return RequestKind(name, request_body(photos), rows=len(photos))
+def photos_request(
+    photos: list[bytes], name: str = "valid-photo", explain: bool = False
+) -> RequestKind:
+    """A request with these photos: 200 and one verdict per photo (with heat maps if
+    `explain`)."""
+    return RequestKind(name, request_body(photos, explain), rows=len(photos))
 
 
 def verdict(kind: RequestKind, status: int, raw: bytes) -> str | None:

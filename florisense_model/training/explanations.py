@@ -3,7 +3,7 @@
 A heat map "points" where its strongest cell is; it scores a hit when that cell's centre falls
 inside a box drawn around a flower. The baseline it must beat is a map that always points at the
 photo's centre. The maps come from the same code as serving (preprocess_tiles, the class maps,
-tiled_heatmap), on the Keras network the run just trained.
+photo_heatmaps), on the Keras network the run just trained.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import keras
 import numpy as np
 from PIL import Image, ImageOps
 
-from florisense_model.model.class_maps import CLASS_MAPS_OUTPUT, TILES_PER_SIDE, tiled_heatmap
+from florisense_model.model.class_maps import CLASS_MAPS_OUTPUT
+from florisense_model.model.heatmaps import TILES_PER_SIDE, Grid, photo_heatmaps
 from florisense_model.model.preprocessing import preprocess_tiles
 
 BUILTIN_BOXES = "builtin"
@@ -72,23 +74,25 @@ def load_boxes(data_dir: Path, source: str | Path = BUILTIN_BOXES) -> list[Boxed
 
 
 def heatmaps(
-    network, paths: Sequence[Path], classes: list[str], image_size: int, resize_mode: str
-) -> list[list[list[float]]]:
-    """The heat maps serving would answer for these photo files (the same tiles and class maps),
-    from `network`: a Keras model with class maps (compile.inference_network)."""
+    network: keras.Model,
+    paths: Sequence[Path],
+    classes: list[str],
+    image_size: int,
+    resize_mode: str,
+) -> list[Grid]:
+    """The heat maps serving would answer for these photo files (the same tiles, class maps and
+    geometry), from `network`: a Keras model with class maps (compile.inference_network)."""
     tiled = [
         preprocess_tiles(p.read_bytes(), image_size, resize_mode, TILES_PER_SIDE) for p in paths
     ]
-    outputs = network.predict(np.concatenate([tiles for tiles, _ in tiled]), verbose=0)
-    maps = outputs[CLASS_MAPS_OUTPUT]
-    per_photo = TILES_PER_SIDE * TILES_PER_SIDE
-    return [
-        tiled_heatmap(maps[i * per_photo : (i + 1) * per_photo], classes, region, image_size)
-        for i, (_, region) in enumerate(tiled)
-    ]
+
+    def class_maps(tiles: list[np.ndarray]) -> np.ndarray:
+        return network.predict(np.stack(tiles), verbose=0)[CLASS_MAPS_OUTPUT]
+
+    return photo_heatmaps(tiled, class_maps, classes, image_size)
 
 
-def strongest_point(heatmap: list[list[float]], width: int, height: int) -> tuple[float, float]:
+def strongest_point(heatmap: Grid, width: int, height: int) -> tuple[float, float]:
     """The centre, in photo pixels, of the heat map's strongest cell (the first, if tied)."""
     grid = np.asarray(heatmap)
     row, col = np.unravel_index(int(grid.argmax()), grid.shape)
@@ -122,7 +126,7 @@ def sample_for_plot(labels: Sequence[str], count: int = 12) -> list[int]:
     return turns[:count]
 
 
-def pointing_game(photos: Sequence[BoxedPhoto], maps: Sequence[list[list[float]]]) -> PointingScore:
+def pointing_game(photos: Sequence[BoxedPhoto], maps: Sequence[Grid]) -> PointingScore:
     hits = centre_hits = 0
     for photo, heatmap in zip(photos, maps, strict=True):
         width, height = photo_size(photo.path)

@@ -156,8 +156,9 @@ function batches(items) {
 // A /predict refusal that names `explain`: the served version cannot draw heat maps.
 class ExplainRefused extends Error {}
 
-// Heat maps are asked for until the served model refuses them once (a version registered before
-// heat maps existed); the page then asks without, and its cards say the map is unavailable.
+// Heat maps are asked for until the served model refuses them once (a network that cannot draw
+// them); the page then asks without, and its cards say the map is unavailable. Versions registered
+// before heat maps ignore the param and answer rows without a grid: same cards.
 let explainable = true;
 
 async function post(group, explain) {

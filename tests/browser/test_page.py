@@ -23,8 +23,11 @@ from tests.support.project import ARTIFACTS
 pytestmark = pytest.mark.integration
 ORIENTATION_TAG = 0x0112
 TOGGLE = "Où le modèle voit-il le pissenlit ?"
-# What a version compiled before heat maps answers to `explain` (florisense_model/model/pyfunc.py).
-REFUSAL = "this model version cannot draw heat maps: predict without 'explain', or register again"
+# What a network that cannot draw heat maps answers to `explain` (florisense_model/model/pyfunc.py).
+REFUSAL = (
+    "this model version cannot draw heat maps (its network does not end in global pooling and a "
+    "dense layer): predict without 'explain'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -294,7 +297,7 @@ def test_screenshot_script(page, photo_files, tmp_path):
 
 
 def test_a_version_without_heat_maps_says_so(page, photo_files):
-    """A version registered before heat maps refuses `explain` (400, in the model's words): the
+    """A version whose network cannot draw heat maps refuses `explain` (400, in its words): the
     page asks again without it, gives its verdicts, and says the heat map is unavailable. Only
     the refusal is played by the browser; the second request reaches the real stack."""
     page, _, errors = page

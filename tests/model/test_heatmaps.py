@@ -14,12 +14,8 @@ import pytest
 from keras import layers
 from PIL import Image
 
-from florisense_model.model.class_maps import (
-    CLASS_MAPS_OUTPUT,
-    dandelion_heatmap,
-    resample,
-    stitch,
-)
+from florisense_model.model.class_maps import CLASS_MAPS_OUTPUT
+from florisense_model.model.heatmaps import cell_centres, dandelion_heatmap, resample, stitch
 from florisense_model.model.labels import CLASSES
 from florisense_model.model.preprocessing import PhotoRegion, preprocess_tiles
 from florisense_model.model.runtimes import onnx_network
@@ -217,3 +213,7 @@ def test_stitch_puts_each_tiles_map_where_the_tile_was():
     assert mosaic.shape == (6, 6, 2)
     assert mosaic[0, 0, 0] == 0 and mosaic[0, 5, 0] == 1
     assert mosaic[5, 0, 0] == 2 and mosaic[5, 5, 0] == 3
+
+
+def test_cell_centres_are_the_usual_cam_centres():
+    assert cell_centres(7, 224).tolist() == [16, 48, 80, 112, 144, 176, 208]

@@ -42,6 +42,12 @@ def decode(monkeypatch):
         ),
         (b'{"dataframe_split": {"columns": ["image"], "data": {}}}', "list of rows"),
         (b'{"dataframe_split": {"columns": ["image"], "data": [{}]}}', "list of rows"),
+        (b'{"dataframe_split": {"columns": ["image"], "data": [5]}}', "list of rows"),
+        (b'{"dataframe_split": {"columns": ["image"], "data": ["x", ["y"]]}}', "list of rows"),
+        (
+            b'{"dataframe_split": {"columns": ["image"], "data": [["x"]], "index": [0, 1, 2]}}',
+            "one label per row",
+        ),
     ],
     ids=[
         "empty",
@@ -56,6 +62,9 @@ def decode(monkeypatch):
         "unknown-param",
         "split-data-object",
         "split-row-object",
+        "split-row-number",
+        "split-row-string",
+        "split-index-longer",
     ],
 )
 def test_refused_bodies_get_a_specific_message(decode, body, message):
@@ -72,6 +81,7 @@ def test_accepted_bodies_decode_exactly_as_mlflow_does(decode):
         {"inputs": {"image": ["abc"]}},
         {"dataframe_records": [{"image": "abc"}], "params": {"explain": True}},
         {"dataframe_records": [{"image": "abc"}], "params": None},
+        {"dataframe_split": {"columns": ["image"], "data": [["abc"]], "index": [0]}},
     ):
         assert decode(json.dumps(document).encode()) == document
 
