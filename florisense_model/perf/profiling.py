@@ -45,7 +45,7 @@ def profile_request(model_uri: str, images: list[bytes], repeats: int = 20) -> d
     raw = [decode_image_field(value) for value in fields]
     rgb = [to_rgb(open_image(data), draft_size=inner.image_size) for data in raw]
     pixels = [np.asarray(fit_image(image, inner.image_size, inner.resize_mode)) for image in rgb]
-    probabilities = inner._probabilities(pixels)
+    probabilities = inner._in_chunks(inner._network.forward, pixels)
     output = inner.predict(None, frame)
 
     def parse_dataframe():
@@ -66,7 +66,7 @@ def profile_request(model_uri: str, images: list[bytes], repeats: int = 20) -> d
         "resize": lambda: [fit_image(image, inner.image_size, inner.resize_mode) for image in rgb],
         "stack_uint8": lambda: np.stack([np.asarray(p) for p in pixels]),
         # As the pyfunc runs it: one call, or chunks side by side for a large batch.
-        "forward": lambda: inner._probabilities(pixels),
+        "forward": lambda: inner._in_chunks(inner._network.forward, pixels),
         "output_frame": lambda: pd.DataFrame(
             [inner._row(p, None) for p in probabilities], columns=list(OUTPUT_COLUMNS), dtype=object
         ),
