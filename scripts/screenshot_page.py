@@ -15,6 +15,8 @@ from florisense_model.photos import image_files
 DEFAULT_URL = "http://127.0.0.1:8080/"  # the stack's web port (FLORISENSE_WEB_PORT, .env.example)
 DEFAULT_OUTPUT = Path("docs/images/page-verdicts.png")
 READY = "() => !document.querySelector('#predict').disabled"
+# A toggle whose map request is over: drawn (pressed), refused (disabled) or failed (not busy).
+SETTLED = "toggle => toggle.getAttribute('aria-busy') !== 'true'"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
@@ -54,10 +56,12 @@ def screenshot(
             page.wait_for_function(READY, timeout=timeout_s * 1000)
             if page.locator(".card").count() == 0:
                 raise ConnectionError(f"no verdicts: {page.locator('#status').inner_text()}")
-            toggles = page.locator(".card .toggle[aria-pressed='false']:enabled")
-            shown = toggles.count()
-            for _ in range(shown):
-                toggles.first.click()  # a pressed toggle leaves the selection
+            for toggle in page.locator(".card .toggle").element_handles():
+                if not toggle.is_enabled():  # no map (this version refused: all of them)
+                    continue
+                toggle.click()  # the card asks for its map: busy until it is drawn (or refused)
+                page.wait_for_function(SETTLED, arg=toggle, timeout=timeout_s * 1000)
+            shown = page.locator(".card .toggle[aria-pressed='true']").count()
             output.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(output), full_page=True)
             return shown

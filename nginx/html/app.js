@@ -2,7 +2,8 @@
 // Photos are sent as they are (no downscaling in the browser): the model's own preprocessing
 // decides, so the page and every other client get the same answer for the same file.
 // Each verdict card can overlay the heat map the model answers (params.explain): where it sees the
-// dandelion, drawn on a canvas over the photo as sent.
+// dandelion, drawn on a canvas over the photo as sent. Maps cost the model extra work, so they are
+// asked for lazily: one request per card, the first time its toggle is pressed.
 "use strict";
 
 const MAX_FILE_BYTES = 20 * 1000 * 1000; // the model refuses larger images
@@ -29,6 +30,7 @@ const TEXT = {
     heatmapToggle: "Où le modèle voit-il le pissenlit ?",
     heatmapLegend: "Indices de pissenlit", heatmapLow: "faible", heatmapHigh: "forte",
     heatmapMissing: "Cette version du modèle ne fournit pas de carte de chaleur.",
+    heatmapLoading: "Calcul de la carte…",
     heatmapAlt: (where) => `Carte de chaleur sur la photo : plus la couleur tire vers le jaune, plus le modèle y voit de signes de pissenlit. ${where}`,
     heatmapPeak: (place) => `Indices les plus forts : ${place}.`, heatmapNone: "Aucun indice de pissenlit sur cette photo.",
     thirds: { rows: ["en haut", "", "en bas"], columns: ["à gauche", "", "à droite"], centre: "au centre" },
@@ -50,6 +52,7 @@ const TEXT = {
     heatmapToggle: "Where does the model see the dandelion?",
     heatmapLegend: "Evidence of dandelion", heatmapLow: "low", heatmapHigh: "strong",
     heatmapMissing: "This model version does not provide heat maps.",
+    heatmapLoading: "Drawing the map…",
     heatmapAlt: (where) => `Heat map over the photo: the yellower the colour, the more evidence of dandelion the model sees there. ${where}`,
     heatmapPeak: (place) => `Strongest evidence: ${place}.`, heatmapNone: "No evidence of dandelion in this photo.",
     thirds: { rows: ["top", "", "bottom"], columns: ["left", "", "right"], centre: "centre" },
@@ -156,9 +159,10 @@ function batches(items) {
 // A /predict refusal that names `explain`: the served version cannot draw heat maps.
 class ExplainRefused extends Error {}
 
-// Heat maps are asked for until the served model refuses them once (a network that cannot draw
-// them); the page then asks without, and its cards say the map is unavailable. Versions registered
-// before heat maps ignore the param and answer rows without a grid: same cards.
+// Verdicts are asked for without heat maps; a card asks for its own map when its toggle is first
+// pressed. Once the served model refuses `explain` (a network that cannot draw maps), the page
+// remembers it for the visit: every toggle says the map is unavailable. Versions registered before
+// heat maps ignore the param and answer a row without a grid: that card says the same.
 let explainable = true;
 
 async function post(group, explain) {
@@ -186,15 +190,7 @@ async function post(group, explain) {
   return payload.predictions;
 }
 
-async function send(group) {
-  if (explainable) {
-    try {
-      return await post(group, true);
-    } catch (error) {
-      if (!(error instanceof ExplainRefused)) throw error;
-      explainable = false;
-    }
-  }
+function send(group) {
   return post(group, false);
 }
 
@@ -297,46 +293,112 @@ function peakText(grid) {
 
 let nextCardId = 1;
 
-// The toggle, the overlay and the legend of one verdict card; `frame` holds the photo.
-function heatmapControls(frame, img, grid) {
+// Marks a card's toggle as having no heat map to offer, keyed by its button (see noHeatmaps).
+const markMissing = new WeakMap();
+
+// The served model cannot draw heat maps: say so on every card that has no map yet.
+function noHeatmaps() {
+  explainable = false;
+  document.querySelectorAll("#results .toggle").forEach((button) => {
+    const mark = markMissing.get(button);
+    if (mark) mark();
+  });
+}
+
+// The toggle, the overlay and the legend of one verdict card; `frame` holds the photo, `b64` the
+// photo as sent. The map is asked for on the first press, then kept: later presses only show or
+// hide it.
+function heatmapControls(frame, img, b64) {
   const id = nextCardId++;
   const button = document.createElement("button");
   button.type = "button";
   button.className = "button secondary toggle";
   button.textContent = t().heatmapToggle;
-  if (!grid) {
-    // Older model versions answer no grid: say so rather than offer a button that does nothing.
-    const note = document.createElement("p");
-    note.className = "small heatmap-missing";
-    note.id = `heatmap-missing-${id}`;
-    note.textContent = t().heatmapMissing;
-    button.disabled = true;
-    button.setAttribute("aria-describedby", note.id);
-    return [button, note];
-  }
-  const canvas = document.createElement("canvas");
-  canvas.className = "heatmap";
-  canvas.id = `heatmap-${id}`;
-  canvas.hidden = true;
-  canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", t().heatmapAlt(peakText(grid)));
-  frame.append(canvas);
-  const legend = heatmapLegend(id);
   button.setAttribute("aria-pressed", "false");
-  button.setAttribute("aria-controls", canvas.id);
-  button.setAttribute("aria-describedby", legend.id);
-  button.addEventListener("click", () => {
-    const on = button.getAttribute("aria-pressed") !== "true";
-    button.setAttribute("aria-pressed", String(on));
+  // Progress, failures, or why there is no map: a polite live region of the card's own.
+  const status = document.createElement("p");
+  status.className = "small heatmap-status";
+  status.id = `heatmap-status-${id}`;
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  const legend = heatmapLegend(id);
+  let canvas = null;
+  let grid = null;
+  let busy = false;
+
+  const missing = () => {
+    if (grid) return; // a map already drawn for this photo stays available
+    button.disabled = true;
+    button.removeAttribute("aria-pressed");
+    button.removeAttribute("aria-busy");
+    status.classList.add("heatmap-missing");
+    status.textContent = t().heatmapMissing;
+    button.setAttribute("aria-describedby", status.id);
+  };
+  markMissing.set(button, missing);
+
+  const show = (on) => {
     canvas.hidden = !on;
     legend.hidden = !on;
-    if (on) drawHeatmap(canvas, grid);
+    if (on) drawHeatmap(canvas, grid); // drawn before the toggle says so
+    button.setAttribute("aria-pressed", String(on));
+  };
+
+  const fetchGrid = async () => {
+    busy = true;
+    button.setAttribute("aria-busy", "true");
+    status.classList.remove("heatmap-missing");
+    status.textContent = t().heatmapLoading;
+    try {
+      const [row] = await post([{ b64 }], true);
+      const answered = row && !row.error ? heatmapGrid(row) : null;
+      if (!answered) {
+        if (row && row.error) {
+          status.textContent = `${t().error} : ${row.error}`;
+        } else {
+          missing(); // an older version: it ignores `explain`
+        }
+        return;
+      }
+      grid = answered;
+      status.textContent = "";
+      canvas = document.createElement("canvas");
+      canvas.className = "heatmap";
+      canvas.id = `heatmap-${id}`;
+      canvas.hidden = true;
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", t().heatmapAlt(peakText(grid)));
+      frame.append(canvas);
+      button.setAttribute("aria-controls", canvas.id);
+      button.setAttribute("aria-describedby", legend.id);
+      // The photo's box changes when it loads or the layout reflows: redraw at the new size.
+      new ResizeObserver(() => {
+        if (!canvas.hidden) drawHeatmap(canvas, grid);
+      }).observe(img);
+      show(true);
+    } catch (error) {
+      if (error instanceof ExplainRefused) {
+        missing();
+        noHeatmaps();
+      } else {
+        status.textContent = error.message; // busy or down: the user can press again
+      }
+    } finally {
+      busy = false;
+      button.removeAttribute("aria-busy");
+    }
+  };
+
+  button.addEventListener("click", () => {
+    if (busy || button.disabled) return;
+    if (grid) {
+      show(button.getAttribute("aria-pressed") !== "true");
+    } else {
+      fetchGrid();
+    }
   });
-  // The photo's box changes when it loads or the layout reflows: redraw at the new size.
-  new ResizeObserver(() => {
-    if (!canvas.hidden) drawHeatmap(canvas, grid);
-  }).observe(img);
-  return [button, legend];
+  if (!explainable) missing(); // learnt earlier in this visit
+  return [button, status, legend];
 }
 
 function heatmapLegend(id) {
@@ -362,7 +424,7 @@ function heatmapLegend(id) {
   return legend;
 }
 
-function card(photo, prediction) {
+function card(photo, prediction, b64) {
   const item = document.createElement("li");
   item.className = "card";
   // The photo as sent (its object URL, oriented by the browser as the model oriented it), shown
@@ -402,7 +464,7 @@ function card(photo, prediction) {
     probabilities.textContent = Object.entries(prediction.probabilities)
       .map(([label, p]) => `${t().labels[label] || label} ${(p * 100).toFixed(1)} %`)
       .join(" · ");
-    body.append(verdict, meter, confidence, probabilities, ...heatmapControls(frame, img, heatmapGrid(prediction)));
+    body.append(verdict, meter, confidence, probabilities, ...heatmapControls(frame, img, b64));
   }
   item.append(frame, body);
   return item;
@@ -422,7 +484,7 @@ async function predict() {
     let answered = 0;
     for (const group of batches(items)) {
       const predictions = await send(group);
-      group.forEach((item, index) => $("results").append(card(item.photo, predictions[index])));
+      group.forEach((item, index) => $("results").append(card(item.photo, predictions[index], item.b64)));
       answered += group.length;
     }
     $("status").textContent = t().done(answered);

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, Request, expect, sync_playwright
 
 from florisense_model.client import post_images
 from tests.support.browser import CHROMIUM_ARGS
@@ -189,77 +189,133 @@ def assert_draws_grid(card: Locator, grid: list[list[float]]) -> bool:
     return varies
 
 
+# Records the toggle's aria-busy and the card's status text at every change in the card.
+WATCH_CARD = """card => {
+  const toggle = card.querySelector(".toggle");
+  const status = card.querySelector(".heatmap-status");
+  card.seen = [];
+  const note = () => card.seen.push([toggle.getAttribute("aria-busy"), status.textContent]);
+  card.watcher = new MutationObserver(note);
+  const all = { attributes: true, childList: true, subtree: true, characterData: true };
+  card.watcher.observe(card, all);
+}"""
+
+
+def is_predict(request: Request) -> bool:
+    return request.method == "POST" and request.url.endswith("/predict")
+
+
+def explains(request: Request) -> bool:
+    """Whether a /predict request asks for heat maps (params.explain)."""
+    body = request.post_data_json or {}
+    return bool((body.get("params") or {}).get("explain"))
+
+
 def test_heat_maps_with_the_keyboard(page, photo_files):
+    """Verdicts come without heat maps; a card asks for its own map, once, on its first press."""
     page, config, errors = page
     page.get_by_role("button", name="Tout effacer").click()
     names = ("dandelion", "grass", "turned", "fake")
     page.set_input_files("#file-input", [str(photo_files[name]) for name in names])
     with page.expect_response("**/predict") as answer:
         page.get_by_role("button", name="Obtenir le verdict").click()
-    assert answer.value.request.post_data_json["params"] == {"explain": True}
+    assert "params" not in answer.value.request.post_data_json  # no heat maps asked for
     shown = answer.value.json()["predictions"]
-    # The same photos in one request straight to the API: the same grids.
+    assert all("heatmap" not in row for row in shown)
+    # The same photos in one request straight to the API, with heat maps: the grids to expect.
     api = post_images(
         f"{config.web_url}/predict",
         [photo_files[name].read_bytes() for name in names],
         explain=True,
     )
     for got, expected in zip(shown, api, strict=True):
-        assert got["label"] == expected["label"]
-        assert (got["heatmap"] is None) == (expected["heatmap"] is None)
-        if expected["heatmap"] is not None:
-            assert np.allclose(got["heatmap"], expected["heatmap"], atol=1e-3)
+        assert got.get("label") == expected["label"]
     cards = page.locator(".card")
     expect(cards).to_have_count(4, timeout=30_000)
     # The corrupt photo's card says why, and has no heat map to offer.
     expect(cards.nth(3)).to_have_class(re.compile(r"\binvalid\b"))
-    assert shown[3]["heatmap"] is None
+    assert api[3]["heatmap"] is None
     expect(cards.nth(3).locator(".toggle, canvas.heatmap")).to_have_count(0)
     expect(page.get_by_role("button", name=TOGGLE)).to_have_count(3)
 
-    varying = []
-    for index in range(3):
-        card = cards.nth(index)
-        toggle = card.get_by_role("button", name=TOGGLE)
-        overlay, legend = card.locator("canvas.heatmap"), card.locator(".legend")
-        expect(toggle).to_have_attribute("aria-pressed", "false")
-        expect(overlay).to_be_hidden()
-        expect(legend).to_be_hidden()
-        tab_to(page, toggle)
-        assert toggle.evaluate(
-            "el => el.matches(':focus-visible') && getComputedStyle(el).outlineStyle !== 'none'"
-        ), "no visible focus"
-        page.keyboard.press("Space" if index % 2 == 0 else "Enter")
-        expect(toggle).to_have_attribute("aria-pressed", "true")
-        expect(overlay).to_be_visible()
-        expect(legend).to_be_visible()
-        expect(legend).to_contain_text("Indices de pissenlit")
-        expect(legend).to_contain_text("faible")
-        expect(legend).to_contain_text("forte")
-        # Described for screen readers: the overlay is an image with a text alternative, the
-        # toggle names what it controls and is described by the legend.
-        expect(overlay).to_have_attribute("role", "img")
-        expect(overlay).to_have_attribute("aria-label", re.compile("Carte de chaleur.*pissenlit"))
-        expect(toggle).to_have_attribute("aria-controls", overlay.get_attribute("id"))
-        expect(toggle).to_have_attribute("aria-describedby", legend.get_attribute("id"))
-        assert_same_box(overlay, card.locator(".photo img"))
-        varying.append(assert_draws_grid(card, shown[index]["heatmap"]))
-    assert varying[0] or varying[2], "the dandelion photos' heat maps are flat"
-    # The EXIF-turned photo is shown portrait, and its grid is portrait too.
-    turned_box = cards.nth(2).locator(".photo img").bounding_box()
-    assert turned_box and turned_box["height"] > turned_box["width"]
-    assert len(shown[2]["heatmap"]) > len(shown[2]["heatmap"][0])
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "page-heatmap.png"), full_page=True)
+    sent: list[Request] = []
+    count = lambda request: sent.append(request) if is_predict(request) else None  # noqa: E731
+    page.on("request", count)
+    try:
+        varying = []
+        for index in range(3):
+            card = cards.nth(index)
+            toggle = card.get_by_role("button", name=TOGGLE)
+            overlay, legend = card.locator("canvas.heatmap"), card.locator(".legend")
+            expect(toggle).to_be_enabled()
+            expect(toggle).to_have_attribute("aria-pressed", "false")
+            expect(overlay).to_have_count(0)
+            expect(legend).to_be_hidden()
+            tab_to(page, toggle)
+            assert toggle.evaluate(
+                "el => el.matches(':focus-visible') && getComputedStyle(el).outlineStyle !== 'none'"
+            ), "no visible focus"
+            before = len(sent)
+            card.evaluate(WATCH_CARD)
+            with page.expect_response(lambda response: is_predict(response.request)) as answer:
+                page.keyboard.press("Space" if index % 2 == 0 else "Enter")
+            expect(toggle).to_have_attribute("aria-pressed", "true")
+            # Busy while the map was drawn, and said so in the card.
+            seen = card.evaluate("card => { card.watcher.disconnect(); return card.seen; }")
+            assert ["true", "Calcul de la carte…"] in seen, seen
+            expect(toggle).not_to_have_attribute("aria-busy", "true")
+            expect(card.locator(".heatmap-status")).to_have_text("")
+            # Exactly one request: this card's photo alone, as the page holds it, with explain.
+            assert len(sent) == before + 1, [request.post_data_json for request in sent]
+            body = answer.value.request.post_data_json
+            assert body["params"] == {"explain": True}
+            own = base64.b64encode(photo_files[names[index]].read_bytes()).decode()
+            assert body["dataframe_records"] == [{"image": own}]
+            grid = answer.value.json()["predictions"][0]["heatmap"]
+            assert np.allclose(grid, api[index]["heatmap"], atol=1e-3)
+            expect(overlay).to_be_visible()
+            expect(legend).to_be_visible()
+            expect(legend).to_contain_text("Indices de pissenlit")
+            expect(legend).to_contain_text("faible")
+            expect(legend).to_contain_text("forte")
+            # Described for screen readers: the overlay is an image with a text alternative, the
+            # toggle names what it controls and is described by the legend.
+            expect(overlay).to_have_attribute("role", "img")
+            expect(overlay).to_have_attribute(
+                "aria-label", re.compile("Carte de chaleur.*pissenlit")
+            )
+            expect(toggle).to_have_attribute("aria-controls", overlay.get_attribute("id"))
+            expect(toggle).to_have_attribute("aria-describedby", legend.get_attribute("id"))
+            assert_same_box(overlay, card.locator(".photo img"))
+            varying.append(assert_draws_grid(card, grid))
+        assert varying[0] or varying[2], "the dandelion photos' heat maps are flat"
+        # The EXIF-turned photo is shown portrait, and its grid is portrait too.
+        turned_box = cards.nth(2).locator(".photo img").bounding_box()
+        assert turned_box and turned_box["height"] > turned_box["width"]
+        assert len(api[2]["heatmap"]) > len(api[2]["heatmap"][0])
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "page-heatmap.png"), full_page=True)
 
-    for index in range(3):  # pressed again, each overlay goes away
-        card = cards.nth(index)
-        toggle = card.get_by_role("button", name=TOGGLE)
-        toggle.focus()
-        page.keyboard.press("Enter" if index % 2 == 0 else "Space")
-        expect(toggle).to_have_attribute("aria-pressed", "false")
-        expect(card.locator("canvas.heatmap")).to_be_hidden()
-        expect(card.locator(".legend")).to_be_hidden()
+        after_first = len(sent)
+        for index in range(3):  # pressed twice more: off, then on again, from the cached map
+            card = cards.nth(index)
+            toggle = card.get_by_role("button", name=TOGGLE)
+            toggle.focus()
+            page.keyboard.press("Enter" if index % 2 == 0 else "Space")
+            expect(toggle).to_have_attribute("aria-pressed", "false")
+            expect(card.locator("canvas.heatmap")).to_be_hidden()
+            expect(card.locator(".legend")).to_be_hidden()
+            page.keyboard.press("Space" if index % 2 == 0 else "Enter")
+            expect(toggle).to_have_attribute("aria-pressed", "true")
+            expect(card.locator("canvas.heatmap")).to_be_visible()
+            assert_draws_grid(card, api[index]["heatmap"])
+            page.keyboard.press("Enter")
+            expect(toggle).to_have_attribute("aria-pressed", "false")
+            expect(card.locator("canvas.heatmap")).to_be_hidden()
+        page.wait_for_timeout(300)  # a stray request would have left by now
+        assert len(sent) == after_first, [request.post_data_json for request in sent]
+    finally:
+        page.remove_listener("request", count)
     assert errors == []
 
 
@@ -296,15 +352,78 @@ def test_screenshot_script(page, photo_files, tmp_path):
         assert shot.format == "PNG" and shot.width >= 900
 
 
+def test_heat_map_failures_leave_the_toggle_usable(page, photo_files):
+    """A busy or down server while a map is asked for: the card says so and the toggle can be
+    pressed again. A row without a grid (an older version ignores `explain`): that card says the
+    map is unavailable, the others keep their toggles. Only these answers are played by the
+    browser; the verdicts and the retry reach the real stack."""
+    page, _, errors = page
+    plays: list[dict] = []
+
+    def played(route) -> None:
+        if not explains(route.request) or not plays:
+            route.continue_()
+            return
+        answer = plays.pop(0)
+        if answer.get("abort"):
+            route.abort()
+        else:
+            route.fulfill(**answer)
+
+    errors.clear()
+    page.route("**/predict", played)
+    try:
+        page.get_by_role("button", name="Tout effacer").click()
+        page.set_input_files("#file-input", [str(photo_files[k]) for k in ("dandelion", "grass")])
+        page.get_by_role("button", name="Obtenir le verdict").click()
+        expect(page.locator(".card .verdict")).to_have_count(2, timeout=30_000)
+        card = page.locator(".card").first
+        toggle = card.get_by_role("button", name=TOGGLE)
+        status = card.locator(".heatmap-status")
+        for answer, message in (
+            ({"status": 503, "json": {"error": "down"}}, "Le serveur du modèle ne répond pas"),
+            ({"status": 429, "json": {"error": "slow down"}}, "Trop de demandes"),
+            ({"abort": True}, "Le serveur du modèle ne répond pas"),
+        ):
+            plays.append(answer)
+            toggle.focus()
+            page.keyboard.press("Enter")
+            expect(status).to_contain_text(message)
+            expect(toggle).to_be_enabled()
+            expect(toggle).to_have_attribute("aria-pressed", "false")
+            expect(toggle).not_to_have_attribute("aria-busy", "true")
+            expect(card.locator("canvas.heatmap")).to_have_count(0)
+        page.keyboard.press("Enter")  # the real stack answers this time
+        expect(toggle).to_have_attribute("aria-pressed", "true")
+        expect(card.locator("canvas.heatmap")).to_be_visible()
+        expect(status).to_have_text("")
+
+        other = page.locator(".card").nth(1)
+        older_row = {"label": "grass", "confidence": 0.9, "probabilities": {"grass": 0.9}}
+        plays.append({"status": 200, "json": {"predictions": [older_row]}})
+        other.get_by_role("button", name=TOGGLE).click()
+        expect(other.get_by_role("button", name=TOGGLE)).to_be_disabled()
+        expect(other.get_by_role("button", name=TOGGLE)).to_have_accessible_description(
+            "Cette version du modèle ne fournit pas de carte de chaleur."
+        )
+        expect(other.locator("canvas.heatmap")).to_have_count(0)
+        expect(toggle).to_be_enabled()  # one older row says nothing of the other cards
+    finally:
+        page.unroute("**/predict")
+    # Chromium logs the played 4xx/5xx answers and the aborted request, nothing else.
+    assert all(re.search(r"429|503|ERR_FAILED", error) for error in errors), errors
+
+
 def test_a_version_without_heat_maps_says_so(page, photo_files):
-    """A version whose network cannot draw heat maps refuses `explain` (400, in its words): the
-    page asks again without it, gives its verdicts, and says the heat map is unavailable. Only
-    the refusal is played by the browser; the second request reaches the real stack."""
+    """A version whose network cannot draw heat maps refuses `explain` (400, in its words) when a
+    toggle asks for a map: every toggle then says the heat map is unavailable, and so do the
+    cards of later verdicts in this visit. Only the refusal is played by the browser; the
+    verdict requests reach the real stack."""
     page, _, errors = page
     asked: list[bool] = []
 
     def older_version(route) -> None:
-        explain = "params" in route.request.post_data_json
+        explain = explains(route.request)
         asked.append(explain)
         if explain:
             route.fulfill(status=400, json={"error": REFUSAL, "request_id": "test"})
@@ -321,12 +440,27 @@ def test_a_version_without_heat_maps_says_so(page, photo_files):
         toggles = page.get_by_role("button", name=TOGGLE)
         expect(toggles).to_have_count(2)
         for index in range(2):
+            expect(toggles.nth(index)).to_be_enabled()
+        assert asked == [False]
+        toggles.first.focus()
+        page.keyboard.press("Space")
+        for index in range(2):
             expect(toggles.nth(index)).to_be_disabled()
             expect(toggles.nth(index)).to_have_accessible_description(
                 "Cette version du modèle ne fournit pas de carte de chaleur."
             )
         expect(page.locator("canvas.heatmap")).to_have_count(0)
-        assert asked == [True, False]
+        assert asked == [False, True]
+        # Remembered for the visit: the next verdicts' toggles are disabled from the start.
+        page.get_by_role("button", name="Obtenir le verdict").click()
+        expect(page.locator("#status")).to_have_text("2 verdict(s) prêt(s).", timeout=30_000)
+        expect(toggles).to_have_count(2)
+        for index in range(2):
+            expect(toggles.nth(index)).to_be_disabled()
+            expect(toggles.nth(index)).to_have_accessible_description(
+                "Cette version du modèle ne fournit pas de carte de chaleur."
+            )
+        assert asked == [False, True, False]
     finally:
         page.unroute("**/predict")
         page.reload()  # the page remembers the refusal: start the next test afresh
