@@ -24,7 +24,8 @@ MAX_ASPECT_RATIO = 3.0
 # re-encoded, resized or lightly edited (measured: 2-8). The closest two distinct photos of the
 # dandelion-grass set are 14 apart.
 NEAR_DUPLICATE_DISTANCE = 8
-BUILTIN_EXCLUSIONS = "builtin"
+# A CSV source naming the file shipped in this package (csv_rows).
+BUILTIN = "builtin"
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Split:
 def scan_dataset(
     data_dir: str | Path,
     classes: tuple[str, ...] | None = None,
-    exclusions: str | Path | None = BUILTIN_EXCLUSIONS,
+    exclusions: str | Path | None = BUILTIN,
 ) -> Dataset:
     """Read every file under data_dir/<class>/ and keep only valid, unique, non-excluded photos."""
     root = Path(data_dir).expanduser().resolve()
@@ -158,17 +159,21 @@ def load_exclusions(source: str | Path | None) -> dict[str, str]:
     """
     if source is None or str(source).strip().lower() in ("", "none"):
         return {}
-    if str(source) == BUILTIN_EXCLUSIONS:
-        text = resources.files("florisense_model.training").joinpath(
-            "known_bad/dandelion-grass.csv"
-        )
-        content = text.read_text(encoding="utf-8")
-    else:
-        content = Path(source).expanduser().read_text(encoding="utf-8")
-    rows = csv.DictReader(line for line in io.StringIO(content) if not line.startswith("#"))
+    rows = csv_rows(source, builtin="known_bad/dandelion-grass.csv")
     return {
         row["sha256"].strip(): f"{row['reason'].strip()} ({row['file'].strip()})" for row in rows
     }
+
+
+def csv_rows(source: str | Path, builtin: str) -> list[dict[str, str]]:
+    """The rows of the CSV file `source`, or, for "builtin", of the file `builtin` shipped in
+    this package (the lists curated for the dandelion-grass photos); `#` lines are comments."""
+    if str(source) == BUILTIN:
+        packaged = resources.files("florisense_model.training").joinpath(builtin)
+        content = packaged.read_text(encoding="utf-8")
+    else:
+        content = Path(source).expanduser().read_text(encoding="utf-8")
+    return list(csv.DictReader(line for line in io.StringIO(content) if not line.startswith("#")))
 
 
 def split_dataset(

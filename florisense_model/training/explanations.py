@@ -8,13 +8,10 @@ photo_heatmaps), on the Keras network the run just trained.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import keras
@@ -24,8 +21,8 @@ from PIL import Image, ImageOps
 from florisense_model.model.class_maps import CLASS_MAPS_OUTPUT
 from florisense_model.model.heatmaps import TILES_PER_SIDE, Grid, photo_heatmaps
 from florisense_model.model.preprocessing import preprocess_tiles
+from florisense_model.training.data import BUILTIN, csv_rows
 
-BUILTIN_BOXES = "builtin"
 Box = tuple[float, float, float, float]  # left, top, right, bottom, in photo pixels
 
 
@@ -49,19 +46,12 @@ class PointingScore:
         }
 
 
-def load_boxes(data_dir: Path, source: str | Path = BUILTIN_BOXES) -> list[BoxedPhoto]:
+def load_boxes(data_dir: Path, source: str | Path = BUILTIN) -> list[BoxedPhoto]:
     """The boxed photos found under `data_dir`, from a CSV `sha256,file,left,top,right,bottom`
     ("builtin": the boxes drawn for the dandelion-grass photos). Matched by content hash, so a
     different photo with the same name never gets another photo's boxes."""
-    if str(source) == BUILTIN_BOXES:
-        text = resources.files("florisense_model.training").joinpath(
-            "flower_boxes/dandelion-grass.csv"
-        )
-        content = text.read_text(encoding="utf-8")
-    else:
-        content = Path(source).expanduser().read_text(encoding="utf-8")
     by_file: dict[str, list[dict[str, str]]] = {}
-    for row in csv.DictReader(io.StringIO(content)):
+    for row in csv_rows(source, builtin="flower_boxes/dandelion-grass.csv"):
         by_file.setdefault(row["file"], []).append(row)
     photos = []
     for name, rows in sorted(by_file.items()):

@@ -352,6 +352,14 @@ def test_screenshot_script(page, photo_files, tmp_path):
         assert shot.format == "PNG" and shot.width >= 900
 
 
+def two_fresh_verdicts(page, photo_files) -> None:
+    """Clear the page, upload the dandelion and the grass photo, wait for their two verdicts."""
+    page.get_by_role("button", name="Tout effacer").click()
+    page.set_input_files("#file-input", [str(photo_files[k]) for k in ("dandelion", "grass")])
+    page.get_by_role("button", name="Obtenir le verdict").click()
+    expect(page.locator(".card .verdict")).to_have_count(2, timeout=30_000)
+
+
 def test_heat_map_failures_leave_the_toggle_usable(page, photo_files):
     """A busy or down server while a map is asked for: the card says so and the toggle can be
     pressed again. A row without a grid (an older version ignores `explain`): that card says the
@@ -373,10 +381,7 @@ def test_heat_map_failures_leave_the_toggle_usable(page, photo_files):
     errors.clear()
     page.route("**/predict", played)
     try:
-        page.get_by_role("button", name="Tout effacer").click()
-        page.set_input_files("#file-input", [str(photo_files[k]) for k in ("dandelion", "grass")])
-        page.get_by_role("button", name="Obtenir le verdict").click()
-        expect(page.locator(".card .verdict")).to_have_count(2, timeout=30_000)
+        two_fresh_verdicts(page, photo_files)
         card = page.locator(".card").first
         toggle = card.get_by_role("button", name=TOGGLE)
         status = card.locator(".heatmap-status")
@@ -433,10 +438,7 @@ def test_a_version_without_heat_maps_says_so(page, photo_files):
     errors.clear()
     page.route("**/predict", older_version)
     try:
-        page.get_by_role("button", name="Tout effacer").click()
-        page.set_input_files("#file-input", [str(photo_files[k]) for k in ("dandelion", "grass")])
-        page.get_by_role("button", name="Obtenir le verdict").click()
-        expect(page.locator(".card .verdict")).to_have_count(2, timeout=30_000)
+        two_fresh_verdicts(page, photo_files)
         toggles = page.get_by_role("button", name=TOGGLE)
         expect(toggles).to_have_count(2)
         for index in range(2):

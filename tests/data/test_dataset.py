@@ -52,7 +52,7 @@ def test_exclusion_list_matches_by_content_hash(dataset_dir: Path, tmp_path: Pat
 
 
 def test_builtin_exclusions_parse_and_touch_nothing_else(dataset_dir: Path):
-    builtin = data.load_exclusions(data.BUILTIN_EXCLUSIONS)
+    builtin = data.load_exclusions(data.BUILTIN)
     assert len(builtin) == 60 and all(len(sha) == 64 for sha in builtin)
     categories = {reason.rsplit(" (", 1)[0] for reason in builtin.values()}
     assert categories == {
