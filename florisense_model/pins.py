@@ -14,7 +14,9 @@ from pathlib import Path
 
 # What the served model imports; the registered model's pip_requirements pin exactly these.
 # mlflow-skinny is MLflow without its server and UI dependencies (it serves models).
-SERVING_PACKAGES = ("mlflow-skinny", "onnxruntime", "pillow", "numpy", "pandas")
+SERVING_PACKAGES = (
+    "mlflow-skinny", "onnxruntime", "pillow", "numpy", "pandas", "prometheus-client",
+)  # fmt: skip
 # A version served through Keras (no compiled graph) needs TensorFlow too: tensorflow-cpu on
 # x86_64, tensorflow on ARM, by platform marker.
 KERAS_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras")

@@ -20,8 +20,20 @@ MIN_SIDE = 8
 LETTERBOX_FILL = (128, 128, 128)
 
 
+# Why a row was refused, in a few words (the model server's metrics count row errors by kind).
+ERROR_KINDS = (
+    "missing", "not_base64", "empty", "too_large", "too_small", "unsupported_format",
+    "not_an_image", "corrupt",
+)  # fmt: skip
+
+
 class ImageError(ValueError):
-    """An input that is not a usable image. Its message is short and safe to show a client."""
+    """An input that is not a usable image. Its message is short and safe to show a client;
+    `kind` is one of ERROR_KINDS."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -70,10 +82,11 @@ def preprocess_tiles(
 def open_image(data: bytes) -> Image.Image:
     """Open `data` lazily, checking size limits from the header before decoding any pixel."""
     if not data:
-        raise ImageError("empty image: 0 bytes")
+        raise ImageError("empty image: 0 bytes", "empty")
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageError(
-            f"image too large: {len(data) / 1e6:.1f} MB (max {MAX_IMAGE_BYTES / 1e6:.0f} MB)"
+            f"image too large: {len(data) / 1e6:.1f} MB (max {MAX_IMAGE_BYTES / 1e6:.0f} MB)",
+            "too_large",
         )
     try:
         with warnings.catch_warnings():
@@ -81,21 +94,27 @@ def open_image(data: bytes) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageError("image dimensions too large (decompression bomb refused)") from exc
+        raise ImageError(
+            "image dimensions too large (decompression bomb refused)", "too_large"
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(_unrecognised_message(data)) from exc
+        raise ImageError(*_unrecognised(data)) from exc
     if image.format not in ACCEPTED_FORMATS:
         raise ImageError(
-            f"unsupported image format {image.format} (expected JPEG, PNG, WebP, GIF or BMP)"
+            f"unsupported image format {image.format} (expected JPEG, PNG, WebP, GIF or BMP)",
+            "unsupported_format",
         )
     width, height = image.size
     if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
         raise ImageError(
             f"image dimensions too large: {width}x{height} "
-            f"(max {MAX_PIXELS / 1e6:.0f} megapixels, {MAX_SIDE} px a side)"
+            f"(max {MAX_PIXELS / 1e6:.0f} megapixels, {MAX_SIDE} px a side)",
+            "too_large",
         )
     if min(width, height) < MIN_SIDE:
-        raise ImageError(f"image too small: {width}x{height} (min {MIN_SIDE} px a side)")
+        raise ImageError(
+            f"image too small: {width}x{height} (min {MIN_SIDE} px a side)", "too_small"
+        )
     return image
 
 
@@ -103,15 +122,17 @@ def open_image(data: bytes) -> Image.Image:
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
 
-def _unrecognised_message(data: bytes) -> str:
-    """Name the formats people actually send by mistake, so they know what to do."""
+def _unrecognised(data: bytes) -> tuple[str, str]:
+    """Name the formats people actually send by mistake, so they know what to do: the message
+    and its kind."""
     expected = "expected JPEG, PNG, WebP, GIF or BMP"
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return f"HEIC photos are not supported: export the photo as JPEG ({expected})"
+        message = f"HEIC photos are not supported: export the photo as JPEG ({expected})"
+        return message, "unsupported_format"
     head = data[:512].lstrip().lower()
     if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
-        return f"SVG drawings are not supported: send a photo ({expected})"
-    return f"not a recognised image ({expected})"
+        return f"SVG drawings are not supported: send a photo ({expected})", "unsupported_format"
+    return f"not a recognised image ({expected})", "not_an_image"
 
 
 def to_rgb(image: Image.Image, draft_size: int | None = None) -> Image.Image:
@@ -128,7 +149,7 @@ def to_rgb(image: Image.Image, draft_size: int | None = None) -> Image.Image:
         image.load()
         image = ImageOps.exif_transpose(image)
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageError(f"corrupt or truncated {image.format} image") from exc
+        raise ImageError(f"corrupt or truncated {image.format} image", "corrupt") from exc
     return _convert_mode(image)
 
 

@@ -11,6 +11,7 @@ import binascii
 import json
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -19,7 +20,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from florisense_model.model import request_guard
+from florisense_model.model import metrics, request_guard
 from florisense_model.model.heatmaps import DANDELION, TILES_PER_SIDE, Grid, photo_heatmaps
 from florisense_model.model.labels import (
     DEFAULT_LANGUAGE,
@@ -48,14 +49,16 @@ _WHITESPACE = re.compile(r"\s+")
 def decode_image_field(value: Any) -> bytes:
     """A base64 string (optionally a `data:image/...;base64,` URL) -> bytes, or ImageError."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
-        raise ImageError("missing image: expected a base64 string, got null")
+        raise ImageError("missing image: expected a base64 string, got null", "missing")
     if not isinstance(value, str):
-        raise ImageError(f"invalid image: expected a base64 string, got {type(value).__name__}")
+        raise ImageError(
+            f"invalid image: expected a base64 string, got {type(value).__name__}", "not_base64"
+        )
     text = value.strip()
     if text[:5].lower() == "data:":
         text = _DATA_URL.sub("", text, count=1)
     if not text:
-        raise ImageError("empty image: the base64 string is empty")
+        raise ImageError("empty image: the base64 string is empty", "empty")
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -65,7 +68,7 @@ def decode_image_field(value: Any) -> bytes:
     try:
         return base64.b64decode(_WHITESPACE.sub("", text), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ImageError("invalid base64 in image") from exc
+        raise ImageError("invalid base64 in image", "not_base64") from exc
 
 
 class FlorisenseModel(mlflow.pyfunc.PythonModel):
@@ -86,6 +89,13 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         self.runtime = str(config.get("runtime") or default_runtime(context.artifacts))
         self._network = load_network(self.runtime, context.artifacts, self.image_size)
         self._pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="florisense")
+        # Only in a model server the stack started (FLORISENSE_METRICS_PORT): see metrics.py.
+        self._metrics = metrics.serve_from_environment(
+            self.classes,
+            self.run_id or "",
+            self.runtime,
+            metrics.Reference.load(context.artifacts.get("reference")),
+        )
 
     def predict(
         self,
@@ -93,11 +103,13 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
+        started = time.perf_counter()
         explain = self._explain_asked(params)
         frame = _as_frame(model_input)
         pixels: list[np.ndarray] = []
         tiles: list[tuple[np.ndarray, PhotoRegion]] = []
         errors: list[str | None] = []
+        error_kinds: list[str] = []
         for value in frame[IMAGE_COLUMN].tolist():
             try:
                 image = decode_image_field(value)
@@ -110,6 +122,7 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
                 errors.append(None)
             except ImageError as exc:
                 errors.append(str(exc))
+                error_kinds.append(exc.kind)
         probabilities = self._in_chunks(self._network.forward, pixels)
         heatmaps = self._heatmaps(tiles) if explain else []
         rows, valid = [], iter(range(len(pixels)))
@@ -120,6 +133,9 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
                 row[HEATMAP_COLUMN] = None if index is None else heatmaps[index]
             rows.append(row)
         columns = [*OUTPUT_COLUMNS, HEATMAP_COLUMN] if explain else list(OUTPUT_COLUMNS)
+        if self._metrics is not None:
+            answered = [(row["label"], row["confidence"]) for row in rows if row["label"]]
+            self._metrics.observe(answered, error_kinds, len(rows), time.perf_counter() - started)
         # object dtype: pandas 3 would turn None into NaN, which is not valid JSON for clients.
         return pd.DataFrame(rows, columns=columns, dtype=object)
 

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from sklearn import metrics
 
 from florisense_model import registry
+from florisense_model.model import metrics as serving_metrics
 from florisense_model.photos import class_folders, encode_file
 from florisense_model.training import plots
 
@@ -68,6 +69,34 @@ def expected_calibration_error(
         if in_bin.any():
             error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
     return float(error)
+
+
+def served_reference(probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """What the model answers on the test split, for the served model's drift alerts
+    (model/metrics.py): the share of each predicted label, the share of answers under
+    LOW_CONFIDENCE, and the confidence distribution (cumulative shares at the serving
+    histogram's bounds)."""
+    confidence = probabilities.max(axis=1)
+    predicted = probabilities.argmax(axis=1)
+    total = max(len(confidence), 1)
+    low_confidence = serving_metrics.LOW_CONFIDENCE
+    return {
+        "samples": len(confidence),
+        "label_share": {c: float((predicted == i).sum() / total) for i, c in enumerate(classes)},
+        "low_confidence_threshold": low_confidence,
+        "low_confidence_share": float((confidence <= low_confidence).sum() / total),
+        "confidence_cumulative_share": {
+            str(bound): float((confidence <= bound).sum() / total)
+            for bound in serving_metrics.CONFIDENCE_BUCKETS
+        },
+    }
+
+
+def reference_metrics(reference: dict[str, Any]) -> dict[str, float]:
+    """The reference as run metrics (the MLflow UI compares them across runs)."""
+    return {
+        f"reference_label_share_{label}": share for label, share in reference["label_share"].items()
+    } | {"reference_low_confidence_share": reference["low_confidence_share"]}
 
 
 def probabilities_from(rows: Sequence[dict[str, Any]], classes: Sequence[str]) -> np.ndarray:

@@ -91,6 +91,7 @@ def _model_files(
     runtime: GraphPolicy,
     check_pixels: np.ndarray | None,
     int8: Int8Inputs | None = None,
+    reference: dict[str, Any] | None = None,
 ) -> Iterator[tuple[dict[str, Any], dict[str, float]]]:
     """(the keyword arguments shared by log_model and save_model, the compiled graphs' checks as
     metrics), with the files in a temporary folder."""
@@ -105,6 +106,10 @@ def _model_files(
         pixels = check_pixels if check_pixels is not None else sample_pixels(image_size)
         onnx_path, difference = _compiled_graph(keras_path, staging, pixels, runtime)
         artifacts = {"keras_model": str(keras_path), "labels": str(labels_path)}
+        if reference is not None:  # what the served model's drift alerts compare with
+            reference_path = staging / "reference.json"
+            reference_path.write_text(json.dumps(reference, indent=2))
+            artifacts["reference"] = str(reference_path)
         checks: dict[str, float] = {}
         if onnx_path is not None:
             artifacts["onnx_model"] = str(onnx_path)
@@ -210,16 +215,19 @@ def log_pyfunc_model(
     check_pixels: np.ndarray | None = None,
     runtime: GraphPolicy = "onnx",
     int8: Int8Inputs | None = None,
+    reference: dict[str, Any] | None = None,
 ) -> ModelInfo:
     """Log the model to the active run and (optionally) register it as a new version. Its
     network is compiled to ONNX and checked on `check_pixels` (the run's test photos) first:
     a difference over 1e-4 stops here, with nothing logged or registered. With `int8` (training
     photos to calibrate on, the test labels and Keras's probabilities), an int8 graph is added
-    and served if it classifies the test photos at least as well as Keras."""
+    and served if it classifies the test photos at least as well as Keras. `reference`
+    (evaluation.served_reference) goes into the model for its drift metrics."""
     run_id = mlflow.active_run().info.run_id
     files = _model_files(
-        keras_path, classes, image_size, resize_mode, run_id, runtime, check_pixels, int8
-    )
+        keras_path, classes, image_size, resize_mode, run_id, runtime, check_pixels, int8,
+        reference,
+    )  # fmt: skip
     with files as (kwargs, checks):
         mlflow.log_metrics(checks)
         try:
@@ -245,11 +253,13 @@ def save_pyfunc_model(
     runtime: GraphPolicy = "onnx",
     check_pixels: np.ndarray | None = None,
     int8: Int8Inputs | None = None,
+    reference: dict[str, Any] | None = None,
 ) -> Path:
     """Save the same pyfunc to a local folder (tests, offline inspection)."""
     files = _model_files(
-        keras_path, classes, image_size, resize_mode, run_id, runtime, check_pixels, int8
-    )
+        keras_path, classes, image_size, resize_mode, run_id, runtime, check_pixels, int8,
+        reference,
+    )  # fmt: skip
     with files as (kwargs, _):
         mlflow.pyfunc.save_model(path=str(path), **kwargs)
     return path

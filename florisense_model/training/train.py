@@ -103,6 +103,10 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
         names = [s.relative(dataset.root) for s in split.test]
         _log_plots(out, history, head_epochs, test_x, test_y, probabilities, classes, names)
 
+        reference = evaluation.served_reference(probabilities, classes)
+        mlflow.log_metrics(evaluation.reference_metrics(reference))
+        mlflow.log_dict(reference, "monitoring/reference.json")
+
         keras_path = out / "model.keras"
         # A bare functional copy: same layers and weights, no optimizer state in the artifact.
         keras.Model(model.inputs, model.outputs, name=model.name).save(keras_path)
@@ -115,6 +119,7 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
             registered_model_name=config.registered_model_name,
             check_pixels=test_x,  # the compiled graph must agree with Keras on these
             int8=Int8Inputs(calibration_sample(pixels["train"][0]), test_y, probabilities),
+            reference=reference,
         )
         version = str(info.registered_model_version)
         _log_heatmaps(out, model, split.test, probabilities, classes, config, data_dir)

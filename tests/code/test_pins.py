@@ -56,7 +56,14 @@ def test_installed_versions_match_the_pins():
 
 def test_a_model_served_through_onnx_requires_no_tensorflow():
     names = {Requirement(line).name for line in serving_requirements("onnx")}
-    assert names == {"mlflow-skinny", "onnxruntime", "pillow", "numpy", "pandas"}
+    assert names == {
+        "mlflow-skinny",
+        "onnxruntime",
+        "pillow",
+        "numpy",
+        "pandas",
+        "prometheus-client",
+    }
 
 
 def test_tensorflow_is_pinned_for_x86_64_and_arm64():
@@ -77,10 +84,15 @@ ARM64_PLATFORMS = ["manylinux2014_aarch64", *(f"manylinux_2_{v}_aarch64" for v i
 
 def test_the_images_pins_resolve_to_wheels_for_linux_arm64(tmp_path):
     """What the two images install (the project's dependencies; mlflow's image adds the
-    PostgreSQL driver and Flask-WTF) resolves, for linux/arm64, to wheels only. pip evaluates
-    markers for the machine it runs on, so they are evaluated here for aarch64 first."""
+    PostgreSQL driver, Flask-WTF and prometheus-flask-exporter) resolves, for linux/arm64, to
+    wheels only. pip evaluates markers for the machine it runs on, so they are evaluated here
+    for aarch64 first."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = [r for r in project["optional-dependencies"]["stack"] if r.startswith("Flask-WTF")]
+    extras = [
+        r
+        for r in project["optional-dependencies"]["stack"]
+        if r.startswith(("Flask-WTF", "prometheus-flask-exporter"))
+    ]
     lines = project["dependencies"] + project["optional-dependencies"]["server"] + extras
     arm64 = default_environment() | {"platform_machine": "aarch64"}
     requirements = []

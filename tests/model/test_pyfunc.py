@@ -142,7 +142,7 @@ def test_the_saved_model_ships_only_the_model_code(tiny_pyfunc_dir):
     expected = ["florisense_model/__init__.py", *model_files]
     assert shipped == expected
     lines = sum(len((code / name).read_text().splitlines()) for name in shipped)
-    assert lines < 900, lines
+    assert lines < 1150, lines  # 1,042 with the metrics (model/metrics.py)
 
 
 @pytest.mark.parametrize(
