@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages FloriSense needs beyond Python: make and venv support, nginx with its njs module
 # (the /predict error filter), Chromium for the browser tests (Playwright drives it; it never
-# downloads a browser of its own) and npm (installs the pinned Swagger UI for /docs). Installs
+# downloads a browser of its own), npm (installs the pinned Swagger UI for /docs), Prometheus and
+# mtail (monitoring). Installs
 # only what is missing; needs root to install.
 set -euo pipefail
 
@@ -12,6 +13,9 @@ python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
 [ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v npm >/dev/null || missing+=(npm)  # Swagger UI for /docs, from its pinned npm package
+# Monitoring without Docker: Prometheus (with promtool) and mtail (nginx's request metrics).
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v mtail >/dev/null || missing+=(mtail)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
@@ -20,4 +24,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing Debian packages: ${missing[*]}"
 apt-get update -qq
-apt-get install -y -qq "${missing[@]}" >/dev/null
+# The prometheus and mtail packages start their system services when installed; the stack runs
+# its own (make up), so Debian's policy hook keeps them from starting during this install.
+policy=/usr/sbin/policy-rc.d
+[ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }
+# No recommends: prometheus would pull in node-exporter, which the stack does not use.
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from florisense_model import registry
 from florisense_model.cli import log as log_line
 from florisense_model.config import PRODUCTION_MODEL_URI
-from florisense_model.stack import nginx, services, supervisor
+from florisense_model.stack import monitoring, nginx, services, supervisor
 from florisense_model.stack.serve import wait_for_production
 from florisense_model.stack.settings import StackConfig
 from florisense_model.stack.slots import active_slot, other_slot, set_active_slot
@@ -45,6 +45,7 @@ def switch_to(
     log(f"Production is now version {version}: starting it in slot {new_slot}")
     log(supervisor.start(new))
     set_active_slot(config, new_slot, version)
+    monitoring.publish_model_targets(config, [old_slot, new_slot])
     if repoint is None:
         log(f"slot {new_slot} answers (version {version}); slot {old_slot} stops in {DRAIN_S:g} s")
     else:
@@ -53,10 +54,12 @@ def switch_to(
         except Exception:
             # nginx still serves the old slot: say so, so that the next round tries again.
             set_active_slot(config, old_slot, active["version"])
+            monitoring.publish_model_targets(config, [old_slot])
             supervisor.stop(new)
             raise
         log(f"nginx now sends /predict to slot {new_slot} (version {version})")
     time.sleep(DRAIN_S)
+    monitoring.publish_model_targets(config, [new_slot])  # before it stops: not a target down
     log(supervisor.stop(services.model_server(config, old_slot)))
 
 
@@ -93,6 +96,7 @@ def serve_and_follow(config: StackConfig, log: Callable[[str], None]) -> None:
     version, _ = wait_for_production(config.tracking_uri, log)
     log(supervisor.start(services.model_server(config, "a", version)))
     set_active_slot(config, "a", version)
+    monitoring.publish_model_targets(config, ["a"])
     log(f"serving version {version} in slot a; following {PRODUCTION_MODEL_URI}")
     follow(config, log, config.follow_interval_s, repoint=None)
 

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 from florisense_model import registry
 from florisense_model.config import REGISTERED_MODEL_NAME
-from florisense_model.stack import nginx, services, supervisor
+from florisense_model.stack import monitoring, nginx, services, supervisor
 from florisense_model.stack.s3 import ensure_bucket
 from florisense_model.stack.settings import StackConfig
 from florisense_model.stack.slots import active_slot, set_active_slot
 
-SERVICE_NAMES = ("s3", "mlflow", "model-server", "nginx", "follower")
+SERVICE_NAMES = ("s3", "mlflow", "model-server", "nginx", "mtail", "prometheus", "follower")
 NO_MODEL_MESSAGE = (
     f"no Production version of '{REGISTERED_MODEL_NAME}' in the registry yet. Train one: "
     "FLORISENSE_DATA_DIR=/path/to/photos make train (or make demo), then make up again"
@@ -61,13 +61,16 @@ def up(config: StackConfig, only: set[str] | None = None) -> Iterator[str]:
 
 def _start_model_server(config: StackConfig) -> Iterator[str]:
     """Keep the active slot if it runs; else serve Production in slot a and record its version."""
-    current = services.model_server(config, str(active_slot(config)["slot"]))
+    slot = str(active_slot(config)["slot"])
+    current = services.model_server(config, slot)
     if supervisor.running_pid(current) is not None and supervisor.is_healthy(current):
+        monitoring.publish_model_targets(config, [slot])
         yield f"{current.name}: already running ({current.health_url})"
         return
     version = require_production_version(config)
     yield supervisor.start(services.model_server(config, "a"))
     set_active_slot(config, "a", version)
+    monitoring.publish_model_targets(config, ["a"])
     if supervisor.is_healthy(services.nginx_server(config)):
         nginx.reload(config)  # it may still point at the other slot (graceful: drops nothing)
 
@@ -118,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(message, flush=True)
             print(
                 f"MLflow UI: {config.tracking_uri}   web page: {config.web_url}   "
-                f"logs: {config.run_dir / 'logs'}"
+                f"logs: {config.run_dir / 'logs'}\n"
+                f"Prometheus: {config.prometheus_url}   graphs: "
+                f"{config.prometheus_url}/consoles/florisense.html   alerts: "
+                f"{config.prometheus_url}/alerts"
             )
         else:
             print("\n".join(down(config) if args.action == "down" else status(config)))

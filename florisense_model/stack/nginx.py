@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from florisense_model.stack import monitoring
 from florisense_model.stack.settings import PROJECT, StackConfig
 from florisense_model.stack.slots import active_slot, other_slot
 
@@ -88,6 +89,7 @@ def write_config(config: StackConfig) -> Path:
         LISTEN=f"127.0.0.1:{config.web_port}",
         RUNTIME_DIR=str(prefix(config) / "runtime"),
         ACCESS_LOG=str(config.run_dir / "logs" / "nginx-access.log"),
+        METRICS_LOG=str(monitoring.nginx_metrics_log(config)),
         ERROR_LOG=str(config.run_dir / "logs" / "nginx-error.log"),
         HTML_DIR=str(PROJECT / "nginx" / "html"),
         NJS_DIR=str(PROJECT / "nginx" / "njs"),

@@ -98,6 +98,7 @@ def serve_production(
     override = json.loads(os.environ.get("MLFLOW_PYFUNC_INFERENCE_CONFIG") or "{}")
     bin_dir = serving_bin_dir(str(override.get("runtime") or metadata.get("runtime", "")))
     log(f"serving {model_uri} (version {found}) from {bin_dir}")
+    os.environ["FLORISENSE_MODEL_VERSION"] = found  # the model's metrics name it (metrics.py)
     command = serve_command(model_uri, host, port, workers, timeout_s, bin_dir=str(bin_dir))
     # `mlflow models serve --env-manager local` starts uvicorn by name: from the same environment.
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"

@@ -1,12 +1,15 @@
 """The services of the no-Docker stack, each a command line with its health check, in start
-order: the S3 server, the MLflow tracking server, the model server (two slots), nginx, the
-follower. `lifecycle` starts and stops them."""
+order: the S3 server, the MLflow tracking server, the model server (two slots), nginx, mtail and
+Prometheus (monitoring.py), the follower. `lifecycle` starts and stops them."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+from functools import partial
+from pathlib import Path
 
-from florisense_model.stack import nginx
+from florisense_model.stack import monitoring, nginx
 from florisense_model.stack.auth import auth_environment
 from florisense_model.stack.credentials import s3_credentials
 from florisense_model.stack.settings import ARTIFACT_BUCKET, BIN, PROJECT, StackConfig
@@ -26,6 +29,9 @@ def s3_server(config: StackConfig) -> Service:
             f"127.0.0.1:{config.s3_port}",
             "--auth-key",
             f"{key},{secret}",
+            # Its Prometheus metrics (transfers, errors) on a port of their own.
+            "--metrics-addr",
+            f"127.0.0.1:{config.s3_metrics_port}",
             str(config.run_dir / "s3"),
         ],
         health_url=f"{config.s3_url}/",
@@ -37,10 +43,15 @@ def s3_server(config: StackConfig) -> Service:
 
 
 def tracking_server_command(
-    port: int, backend_store_uri: str, artifacts_destination: str, basic_auth: bool = False
+    port: int,
+    backend_store_uri: str,
+    artifacts_destination: str,
+    basic_auth: bool = False,
+    metrics_dir: Path | None = None,
 ) -> list[str]:
     """`mlflow server` on 127.0.0.1, proxying artifacts: the one place its command line is built
-    (the stack, and the tests' own tracking servers)."""
+    (the stack, and the tests' own tracking servers). With `metrics_dir`, it serves Prometheus
+    metrics on /metrics (prometheus-flask-exporter, which keeps its counters in that folder)."""
     return [
         str(BIN / "mlflow"),
         "server",
@@ -58,6 +69,7 @@ def tracking_server_command(
         # 2.4 GB and 18 s on 2 cores.
         "--workers",
         "1",
+        *(["--expose-prometheus", str(metrics_dir)] if metrics_dir else []),
     ]
 
 
@@ -74,11 +86,18 @@ def tracking_server(config: StackConfig) -> Service:
     key, secret = s3_credentials(config)
     auth = auth_environment(config)
     database = config.run_dir / "mlflow" / "mlflow.db"
+    metrics_dir = config.run_dir / "mlflow" / "metrics"
     return Service(
         name="mlflow",
         command=tracking_server_command(
-            config.mlflow_port, f"sqlite:///{database}", f"s3://{ARTIFACT_BUCKET}", bool(auth)
+            config.mlflow_port,
+            f"sqlite:///{database}",
+            f"s3://{ARTIFACT_BUCKET}",
+            bool(auth),
+            metrics_dir,
         ),
+        # Counter files of an earlier server would be added to this one's forever.
+        prepare=partial(shutil.rmtree, metrics_dir, ignore_errors=True),
         health_url=f"{config.tracking_uri}/health",
         run_dir=config.run_dir,
         env=TRACKING_SERVER_ENV
@@ -106,7 +125,13 @@ def model_server(config: StackConfig, slot: str = "a", version: str | None = Non
         health_url=f"http://127.0.0.1:{port}/ping",
         run_dir=config.run_dir,
         env=PROXIED_ARTIFACTS_ENV
-        | {"MLFLOW_TRACKING_URI": config.tracking_uri, "PYTHONPATH": str(PROJECT)},
+        | {
+            "MLFLOW_TRACKING_URI": config.tracking_uri,
+            "PYTHONPATH": str(PROJECT),
+            # The model's own metrics (model/metrics.py), one port per slot.
+            "FLORISENSE_METRICS_PORT": str(config.slot_metrics_port(slot)),
+            "FLORISENSE_METRICS_HOST": config.model_host,
+        },
         start_timeout_s=180.0,
         console_log=config.console_logs,
     )
@@ -142,5 +167,7 @@ def all_services(config: StackConfig) -> list[Service]:
         model_server(config, "a"),
         model_server(config, "b"),
         nginx_server(config),
+        monitoring.mtail_server(config),
+        monitoring.prometheus_server(config),
         follower(config),
     ]

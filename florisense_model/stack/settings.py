@@ -32,11 +32,27 @@ class StackConfig:
     model_host: str = "127.0.0.1"
     tracking_server: str = ""  # default: the stack's own, http://127.0.0.1:<mlflow_port>
     console_logs: bool = False
+    # Monitoring: Prometheus, mtail (nginx's request metrics), the S3 server's metrics, each
+    # model-server slot's own metrics port (slot b: the alt port, default slot a's + 1), how often
+    # Prometheus scrapes, and the host name Prometheus reaches the slots by (compose: the
+    # model-server container's).
+    prometheus_port: int = 9090
+    mtail_port: int = 3903
+    s3_metrics_port: int = 9091
+    model_metrics_port: int = 9101
+    model_alt_metrics_port: int = 0
+    scrape_interval_s: float = 15.0
+    metrics_target_host: str = "127.0.0.1"
 
     def slot_port(self, slot: str) -> int:
         if slot == "a":
             return self.model_port
         return self.model_alt_port or self.model_port + 1
+
+    def slot_metrics_port(self, slot: str) -> int:
+        if slot == "a":
+            return self.model_metrics_port
+        return self.model_alt_metrics_port or self.model_metrics_port + 1
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -51,6 +67,13 @@ class StackConfig:
             model_host=os.environ.get("FLORISENSE_MODEL_HOST", "127.0.0.1"),
             tracking_server=os.environ.get("FLORISENSE_TRACKING_URI", ""),
             console_logs=os.environ.get("FLORISENSE_CONSOLE_LOGS", "").lower() == "true",
+            prometheus_port=int(os.environ.get("FLORISENSE_PROMETHEUS_PORT", "9090")),
+            mtail_port=int(os.environ.get("FLORISENSE_MTAIL_PORT", "3903")),
+            s3_metrics_port=int(os.environ.get("FLORISENSE_S3_METRICS_PORT", "9091")),
+            model_metrics_port=int(os.environ.get("FLORISENSE_MODEL_METRICS_PORT", "9101")),
+            model_alt_metrics_port=int(os.environ.get("FLORISENSE_MODEL_ALT_METRICS_PORT", "0")),
+            scrape_interval_s=float(os.environ.get("FLORISENSE_SCRAPE_INTERVAL", "15")),
+            metrics_target_host=os.environ.get("FLORISENSE_METRICS_TARGET_HOST", "127.0.0.1"),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -66,6 +89,13 @@ class StackConfig:
             "FLORISENSE_MODEL_HOST": self.model_host,
             "FLORISENSE_TRACKING_URI": self.tracking_server,
             "FLORISENSE_CONSOLE_LOGS": str(self.console_logs).lower(),
+            "FLORISENSE_PROMETHEUS_PORT": str(self.prometheus_port),
+            "FLORISENSE_MTAIL_PORT": str(self.mtail_port),
+            "FLORISENSE_S3_METRICS_PORT": str(self.s3_metrics_port),
+            "FLORISENSE_MODEL_METRICS_PORT": str(self.model_metrics_port),
+            "FLORISENSE_MODEL_ALT_METRICS_PORT": str(self.slot_metrics_port("b")),
+            "FLORISENSE_SCRAPE_INTERVAL": f"{self.scrape_interval_s:g}",
+            "FLORISENSE_METRICS_TARGET_HOST": self.metrics_target_host,
         }
 
     @property
@@ -79,6 +109,10 @@ class StackConfig:
     @property
     def s3_url(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
 
 def free_port() -> int:

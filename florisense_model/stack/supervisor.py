@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class Service:
     keeps_secrets: bool = False
     # Output to this process's own (a container's log), not to a file under the run directory.
     console_log: bool = False
+    # Run just before the process starts (not when it already runs): files it needs, a clean slate.
+    prepare: Callable[[], None] | None = None
 
     @property
     def pid_file(self) -> Path:
@@ -108,6 +111,8 @@ def start(service: Service) -> str:
             f"{service.health_url}; stop it or choose another port"
         )
     stop(service)  # a stale process from an earlier failed start
+    if service.prepare is not None:
+        service.prepare()
     service.log_file.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as files:
         log = None if service.console_log else files.enter_context(service.log_file.open("ab"))

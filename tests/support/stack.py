@@ -15,6 +15,8 @@ from tests.support.mlflow_runs import SMALL, mlflow_run
 # The test stack's nginx cuts off a client that stops sending its body after 3 s (20 s by default),
 # so the slow-client test is short. The follower, a child process, inherits it.
 SLOW_BODY_TIMEOUT_S = 3
+# Prometheus scrapes the test stack every second, so counts show there within seconds.
+SCRAPE_INTERVAL_S = 1.0
 
 
 def running_test_stack(root: Path) -> Iterator[tuple[StackConfig, Path]]:
@@ -27,6 +29,12 @@ def running_test_stack(root: Path) -> Iterator[tuple[StackConfig, Path]]:
         s3_port=free_port(),
         model_alt_port=free_port(),
         follow_interval_s=2.0,
+        prometheus_port=free_port(),
+        mtail_port=free_port(),
+        s3_metrics_port=free_port(),
+        model_metrics_port=free_port(),
+        model_alt_metrics_port=free_port(),
+        scrape_interval_s=SCRAPE_INTERVAL_S,
     )
     photos = make_dataset(root / "photos", per_class=20)
     try:
