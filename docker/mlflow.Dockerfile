@@ -3,6 +3,7 @@
 FROM python:3.11-slim-bookworm
 COPY pyproject.toml florisense_model/pins.py /build/
 RUN python /build/pins.py /build/pyproject.toml mlflow boto3 psycopg2-binary flask-wtf \
+        prometheus-flask-exporter \
         > /build/requirements.txt \
     && pip install --no-cache-dir -r /build/requirements.txt \
     && useradd --create-home --uid 10001 mlflow \

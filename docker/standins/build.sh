@@ -57,4 +57,11 @@ standin nginx:1.27.5-bookworm nginx.Dockerfile
 standin postgres:16.6-bookworm postgres.Dockerfile
 standin quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z minio.Dockerfile
 standin quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z mc.Dockerfile
+standin prom/prometheus:v3.13.4 prometheus.Dockerfile
+# debian:bookworm-slim (our mtail image's base): the debootstrap base above, which is Debian
+# bookworm too, only not slimmed.
+exists debian:bookworm-slim || docker tag florisense-standin/debian:bookworm debian:bookworm-slim
+# grafana/grafana has NO stand-in: Grafana is in no registry these machines reach (not in
+# Debian, PyPI or npm), and a look-alike would not be Grafana. The compose test starts every
+# other service; the dashboard's queries are tested against the live Prometheus instead.
 echo "stand-ins ready in $(($(date +%s) - started)) s"

@@ -25,12 +25,15 @@ COMPOSE = (
     / "compose"
     / "docker-compose"
 )
-SECRETS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD")
+SECRETS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
 ONE_SHOT = {"create-bucket", "trainer"}
 TEST_ENV = {
     "S3_ACCESS_KEY": "ci-access",
     "S3_SECRET_KEY": "ci-secret-value",
     "POSTGRES_PASSWORD": "p@ss%w/rd",  # characters that used to corrupt the database URI
+    "GRAFANA_ADMIN_PASSWORD": "ci-grafana-password",
+    "FLORISENSE_PROMETHEUS_PORT": "19090",
+    "FLORISENSE_GRAFANA_PORT": "13000",
     "FLORISENSE_WEB_PORT": "18080",
     "FLORISENSE_MLFLOW_PORT": "15050",
     "FLORISENSE_S3_CONSOLE_PORT": "19001",
@@ -84,7 +87,8 @@ def test_compose_refuses_to_start_without_credentials(tmp_path):
     result = run_compose("config", "-q", env_file=write_env(tmp_path / "empty.env", {}))
     assert result.returncode != 0
     assert re.search(
-        r"required variable (S3_ACCESS_KEY|S3_SECRET_KEY|POSTGRES_PASSWORD)", result.stderr
+        r"required variable (S3_ACCESS_KEY|S3_SECRET_KEY|POSTGRES_PASSWORD|GRAFANA_ADMIN_PASSWORD)",
+        result.stderr,
     )
 
 
@@ -94,6 +98,7 @@ def test_third_party_images_are_pinned_and_ours_are_never_pulled(rendered):
         "florisense/mlflow:local",
         "florisense/project:local",
         "florisense/model-server:local",
+        "florisense/mtail:local",
     }
     for name, service in ours.items():
         # Built here: a Docker Hub image of the same name would receive our secrets.
@@ -123,7 +128,7 @@ def test_long_running_services_have_healthchecks_and_restart_policies(rendered):
 def test_start_order_waits_on_health_and_completion_but_the_page_comes_up_at_once(rendered):
     for name, service in rendered.items():
         for dependency, rule in service.get("depends_on", {}).items():
-            if name == "web":
+            if name in ("web", "prometheus"):  # up before the first model: checked below
                 continue
             expected = (
                 "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
@@ -134,6 +139,8 @@ def test_start_order_waits_on_health_and_completion_but_the_page_comes_up_at_onc
     assert rendered["web"]["depends_on"] == {
         "model-server": {"condition": "service_started", "required": True}
     }
+    # Prometheus watches from the start (the model server creates the volume they share).
+    assert rendered["prometheus"]["depends_on"] == rendered["web"]["depends_on"]
 
 
 def test_no_literal_secrets_anywhere(raw):
@@ -158,8 +165,10 @@ def test_ports_follow_the_env_file_and_only_the_web_port_is_public(rendered):
     assert published["web"] == [("", "18080", 8080)]
     assert published["mlflow"] == [("127.0.0.1", "15050", 5050)]
     assert published["minio"] == [("127.0.0.1", "19001", 9001)]
+    assert published["prometheus"] == [("127.0.0.1", "19090", 9090)]
+    assert published["grafana"] == [("127.0.0.1", "13000", 3000)]
     for name, ports in published.items():
-        if name not in ("web", "mlflow", "minio"):
+        if name not in ("web", "mlflow", "minio", "prometheus", "grafana"):
             assert ports == [], name
 
 
@@ -173,7 +182,12 @@ def test_the_trainer_reads_the_photos_and_weights_folders_named_in_the_env_file(
 
 
 def test_data_lives_in_named_volumes(raw):
-    assert set(raw["volumes"]) == {"minio-data", "postgres-data", "mlflow-auth", "trainer-cache"}
+    assert set(raw["volumes"]) == {
+        "minio-data", "postgres-data", "mlflow-auth", "trainer-cache", "nginx-metrics",
+        "model-targets", "prometheus-data", "grafana-data",
+    }  # fmt: skip
+    assert "prometheus-data:/prometheus" in raw["services"]["prometheus"]["volumes"]
+    assert "grafana-data:/var/lib/grafana" in raw["services"]["grafana"]["volumes"]
     assert "minio-data:/data" in raw["services"]["minio"]["volumes"]
     assert "postgres-data:/var/lib/postgresql/data" in raw["services"]["postgres"]["volumes"]
     assert "mlflow-auth:/var/lib/mlflow-auth" in raw["services"]["mlflow"]["volumes"]
@@ -198,6 +212,7 @@ def test_credentials_reach_only_the_services_that_need_them(rendered):
         "S3_ACCESS_KEY": {"minio", "create-bucket", "mlflow"},
         "S3_SECRET_KEY": {"minio", "create-bucket", "mlflow"},
         "POSTGRES_PASSWORD": {"postgres", "mlflow"},
+        "GRAFANA_ADMIN_PASSWORD": {"grafana"},
     }
     for secret, value in values.items():
         holders = {

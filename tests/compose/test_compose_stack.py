@@ -6,6 +6,7 @@ test-artifacts/compose-timings.json."""
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import os
 import subprocess
@@ -21,7 +22,14 @@ from mlflow import MlflowClient
 from florisense_model import registry
 from florisense_model.photos import class_folders
 from florisense_model.stack.settings import free_port
-from tests.support.compose import Compose, image_size_mb, tag_override, wait_for
+from tests.support import metrics
+from tests.support.compose import (
+    Compose,
+    image_size_mb,
+    services_run_here,
+    tag_override,
+    wait_for,
+)
 from tests.support.http import post_json, records, request
 from tests.support.images import make_dataset, require_env_path
 from tests.support.mlflow_runs import SMALL, mlflow_run, summary_of
@@ -44,8 +52,9 @@ def compose(tmp_path_factory):
     photos = require_env_path("FLORISENSE_DATA_DIR")
     weights = require_env_path("FLORISENSE_BASE_WEIGHTS")
     folder = tmp_path_factory.mktemp("compose")
-    ports = {name: free_port() for name in ("WEB", "MLFLOW", "S3_CONSOLE")}
+    ports = {name: free_port() for name in ("WEB", "MLFLOW", "S3_CONSOLE", "PROMETHEUS", "GRAFANA")}
     values = SECRETS | {
+        "GRAFANA_ADMIN_PASSWORD": "grafana-password-for-the-test",
         "FLORISENSE_DATA_DIR": str(photos),
         "FLORISENSE_WEIGHTS_DIR": str(weights.parent),
         "FLORISENSE_FOLLOW_INTERVAL": "2",
@@ -58,6 +67,7 @@ def compose(tmp_path_factory):
     stack = Compose(PROJECT, env_file, tag_override(folder / "override.yml"))
     stack.web = f"http://127.0.0.1:{ports['WEB']}"
     stack.tracking_uri = f"http://127.0.0.1:{ports['MLFLOW']}"
+    stack.prometheus = f"http://127.0.0.1:{ports['PROMETHEUS']}"
     stack.run("down", "-v", "--remove-orphans", check=False)
     try:
         started = time.monotonic()
@@ -72,7 +82,7 @@ def compose(tmp_path_factory):
             )
         }
         started = time.monotonic()
-        stack.run("up", "-d", timeout=600)
+        stack.run("up", "-d", *services_run_here(), timeout=600)
         TIMINGS["page_up_s"] = round(wait_for(f"{stack.web}/", 120) + 0, 1)
         wait_for(f"{stack.web}/healthz", 1200)  # the first training run happens meanwhile
         TIMINGS["up_to_first_predict_s"] = round(time.monotonic() - started, 1)
@@ -86,6 +96,8 @@ def compose(tmp_path_factory):
             "trainer",
             "model-server",
             "web",
+            "mtail",
+            "prometheus",
         ):
             (ARTIFACTS / "compose").mkdir(parents=True, exist_ok=True)
             (ARTIFACTS / "compose" / f"{service}.log").write_text(stack.logs(service))
@@ -163,6 +175,49 @@ def test_the_api_documentation_is_served(compose):
     assert request(f"{compose.web}/docs")[0] == 200
     assert request(f"{compose.web}/docs/swagger-ui/swagger-ui-bundle.js")[0] == 200
     assert request(f"{compose.web}/predict")[1]["allow"] == "POST"
+
+
+def test_prometheus_scrapes_every_part_and_counts_what_predict_answered(compose):
+    """Prometheus (stand-in: Debian's 2.42) scrapes mtail, the model server's active slot, the
+    tracking server and itself; the S3 target is MinIO's metrics path, which the rclone stand-in
+    does not have. Grafana is not started here (no image, no stand-in)."""
+    photos = real_photos(4)
+    images = [base64.b64encode(p.read_bytes()).decode() for p in photos]
+    status, _, payload = post_json(f"{compose.web}/predict", records(*images, "not base64"))
+    assert status == 200, payload
+    labels = collections.Counter(row["label"] for row in payload["predictions"] if row["label"])
+
+    def scraped() -> dict | None:
+        targets = metrics.api(compose.prometheus, "targets")["activeTargets"]
+        health = {t["labels"]["job"]: t["health"] for t in targets}
+        up = {job for job, state in health.items() if state == "up"}
+        return health if up >= {"prometheus", "nginx", "model", "mlflow"} else None
+
+    health = metrics.wait_until(scraped, timeout_s=120, what="every target up")
+    assert health["s3"] == "down"  # the stand-in's difference (rclone has no MinIO metrics)
+    version = registry.current_production(client(compose)).version
+    info = metrics.wait_until(
+        lambda: metrics.query(compose.prometheus, "florisense_model_info"), what="model info"
+    )
+    assert {series["metric"]["version"] for series in info} == {version}
+    for label, count in labels.items():
+        served = metrics.wait_until(
+            lambda label=label: metrics.query(
+                compose.prometheus, f'sum(florisense_predictions_total{{label="{label}"}})'
+            ),
+            what=f"{label} answers in Prometheus",
+        )
+        assert float(served[0]["value"][1]) >= count
+    door = metrics.wait_until(
+        lambda: metrics.query(
+            compose.prometheus,
+            'sum(florisense_http_requests_total{route="/predict",status="200"})',
+        ),
+        what="nginx's requests in Prometheus",
+    )
+    assert float(door[0]["value"][1]) >= 1
+    rules = metrics.api(compose.prometheus, "rules")["groups"]
+    assert {r["name"] for g in rules for r in g["rules"]} >= {"TargetDown", "ConfidenceDrift"}
 
 
 def test_a_promotion_reaches_predict_by_itself_with_no_failed_request(compose, tmp_path):
@@ -308,12 +363,12 @@ def test_down_then_up_keeps_everything_and_down_v_removes_it(compose):
     state, objects = registry_state(compose), sorted(bucket_files(compose))
     compose.run("down")
     started = time.monotonic()
-    compose.run("up", "-d", "--wait", "--wait-timeout", "600", timeout=900)
+    compose.run("up", "-d", "--wait", "--wait-timeout", "600", *services_run_here(), timeout=900)
     wait_for(f"{compose.web}/healthz", 300)
     TIMINGS["restart_up_to_healthy_s"] = round(time.monotonic() - started, 1)
     assert registry_state(compose) == state
     assert sorted(bucket_files(compose)) == objects
     assert "is Production: not training" in compose.logs("trainer")  # no retraining on `up`
-    assert len(compose.volumes()) == 4
+    assert len(compose.volumes()) == 7  # grafana-data: Grafana does not run here
     compose.run("down", "-v")
     assert compose.volumes() == []
