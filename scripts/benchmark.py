@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from florisense_model.cli import run_cli
-from florisense_model.perf.benchmark import benchmark_in_process, cold_start
+from florisense_model.perf.benchmark import benchmark_in_process, cold_start, metrics_cost
 from florisense_model.perf.http_load import photos_request, repeat_request
 from florisense_model.photos import image_files
 from florisense_model.stack.settings import StackConfig, free_port
@@ -63,6 +63,11 @@ def main() -> None:
         explained = photos_request([one.read_bytes()], "explain", explain=True)
         result["predict_c1_explain"] = repeat_request(args.url, explained, 1, args.requests)
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    result["metrics_cost"] = metrics_cost(
+        tracking_uri, one.read_bytes(), args.requests * 4, bin_dir=args.serving_env / "bin"
+        if args.serving_env else None,
+    )  # fmt: skip
+    print(f"model metrics cost on /invocations (c1, p50): {result['metrics_cost']}")
     result["cold_start"] = cold_start(tracking_uri, free_port(), one.read_bytes())
     if args.serving_env:
         result["cold_start_serving_env"] = cold_start(

@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 
 from florisense_model.config import PRODUCTION_MODEL_URI
+from florisense_model.model.metrics import Reference, ServingMetrics
 from florisense_model.model.preprocessing import preprocess_image
 from florisense_model.perf.http_load import photos_request, repeat_request
 from florisense_model.perf.timing import summary, time_calls
 from florisense_model.photos import encode_file
 from florisense_model.stack.serve import serve_command
-from florisense_model.stack.settings import BIN
+from florisense_model.stack.settings import BIN, free_port
 from florisense_model.stack.supervisor import group_rss_mb, healthy, terminate_group
 
 
@@ -167,3 +168,42 @@ def cold_start(
             "rss_mb": group_rss_mb(process.pid),
             "environment": str((bin_dir or BIN).parent),
         }
+
+
+def metrics_cost(
+    tracking_uri: str, photo: bytes, requests: int, rounds: int = 4, bin_dir: Path | None = None
+) -> dict:
+    """/invocations at concurrency 1 on fresh model servers of the Production version without
+    and with the model's metrics (model/metrics.py), alternately, `rounds` times: the cost of the
+    metrics on a request, and the run's own noise (the spread between rounds of one setting);
+    and the recording itself, timed in process."""
+    request = photos_request([photo])
+    figures: dict[str, list[float]] = {"without": [], "with": []}
+    for _ in range(rounds):
+        for setting in figures:
+            port = free_port()
+            metrics_port = str(free_port()) if setting == "with" else ""
+            env = {"FLORISENSE_METRICS_PORT": metrics_port, "FLORISENSE_METRICS_HOST": "127.0.0.1"}
+            with launched_server(tracking_uri, port, extra_env=env, bin_dir=bin_dir) as process:
+                if first_answer_s(process, port, request.body, time.perf_counter()) is None:
+                    return {"error": f"the model server ({setting} metrics) did not answer"}
+                url = f"http://127.0.0.1:{port}/invocations"
+                figures[setting].append(repeat_request(url, request, 1, requests)["p50_ms"])
+    without, with_metrics = (float(np.median(figures[s])) for s in ("without", "with"))
+    return {
+        "record_one_request_us": _recording_cost_us(1),
+        "record_32_rows_us": _recording_cost_us(32),
+        "invocations_c1_p50_ms_without_metrics": figures["without"],
+        "invocations_c1_p50_ms_with_metrics": figures["with"],
+        "cost_p50_ms": round(with_metrics - without, 2),
+        "requests_per_round": requests,
+    }
+
+
+def _recording_cost_us(rows: int, repeats: int = 2000) -> float:
+    """Microseconds to record one request of `rows` answered rows (ServingMetrics.observe, what
+    the pyfunc adds to a request), median of `repeats`."""
+    recorder = ServingMetrics(["dandelion", "grass"], "0", "", "onnx", Reference())
+    answered = [("dandelion", 0.93)] * rows
+    samples = time_calls(lambda: recorder.observe(answered, [], rows, 0.01), repeats)
+    return round(float(np.median(samples)) * 1e6, 1)
