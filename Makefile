@@ -28,7 +28,7 @@ system-deps:  ## nginx + njs, chromium, make, venv: installs what is missing (ne
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
-	$(BIN)/pip install --quiet -e ".[stack,dev]"
+	$(BIN)/pip install --quiet -e ".[stack,batch,dev]"
 	touch $@
 
 # Swagger UI for /docs: the files of the npm package pinned and locked (with its integrity hash)

@@ -2,8 +2,7 @@
 # Debian packages FloriSense needs beyond Python: make and venv support, nginx with its njs module
 # (the /predict error filter), Chromium for the browser tests (Playwright drives it; it never
 # downloads a browser of its own), npm (installs the pinned Swagger UI for /docs), Prometheus and
-# mtail (monitoring). Installs
-# only what is missing; needs root to install.
+# mtail (monitoring), Java 17 (Spark). Installs only what is missing; needs root to install.
 set -euo pipefail
 
 missing=()
@@ -16,6 +15,12 @@ command -v npm >/dev/null || missing+=(npm)  # Swagger UI for /docs, from its pi
 # Monitoring without Docker: Prometheus (with promtool) and mtail (nginx's request metrics).
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v mtail >/dev/null || missing+=(mtail)
+# Batch scoring on Spark (pyspark from PyPI) needs a Java runtime: 17, as Spark 4 supports.
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+# kubectl renders the Kubernetes manifests (kubectl kustomize); it ships with these machines (the
+# Google Cloud SDK's package). Debian's kubernetes-client is 1.20, whose Kustomize is too old for
+# deploy/kubernetes (components): say so rather than install it.
+command -v kubectl >/dev/null || echo "kubectl is missing: tests/code/test_kubernetes*.py need kubectl 1.27 or newer (https://kubernetes.io/docs/tasks/tools/)" >&2
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
