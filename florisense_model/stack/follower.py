@@ -8,11 +8,15 @@ Two ways to point nginx at the new slot, one per stack:
 - in compose (`--in-container`), the follower is the model-server container itself, running both
   slots; nginx, in another container, lists the two slots (active, then standby) and sends each
   request to whichever answers, so starting the new slot and stopping the old one is the switch.
+
+On Kubernetes (`--kubernetes`) the switch is a rolling update of the model-server Deployment
+instead (kubernetes.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -21,7 +25,7 @@ from collections.abc import Callable
 from florisense_model import registry
 from florisense_model.cli import log as log_line
 from florisense_model.config import PRODUCTION_MODEL_URI
-from florisense_model.stack import monitoring, nginx, services, supervisor
+from florisense_model.stack import kubernetes, monitoring, nginx, services, supervisor
 from florisense_model.stack.serve import wait_for_production
 from florisense_model.stack.settings import StackConfig
 from florisense_model.stack.slots import active_slot, other_slot, set_active_slot
@@ -108,8 +112,25 @@ def main() -> None:
         action="store_true",
         help="compose: this process is the model server; it runs the slots itself",
     )
+    parser.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="Kubernetes: roll the model-server Deployment out to each new Production version",
+    )
     args = parser.parse_args()
     config = StackConfig.from_env()
+    if args.kubernetes:
+        deployment = os.environ.get("FLORISENSE_K8S_DEPLOYMENT", "model-server")
+        log_line(f"following {PRODUCTION_MODEL_URI}: Deployment {deployment} rolls out to it")
+        kubernetes.follow(
+            kubernetes.Cluster.in_cluster(),
+            deployment,
+            os.environ.get("FLORISENSE_K8S_CONTAINER", "model-server"),
+            config.tracking_uri,
+            log_line,
+            config.follow_interval_s,
+        )
+        return
     if args.in_container:
         serve_and_follow(config, log_line)
         return

@@ -151,7 +151,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5001)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--timeout", type=int, default=60, help="seconds per request")
-    parser.add_argument("--version", default=None, help="an exact version (default: Production)")
+    parser.add_argument(
+        "--version",
+        default=os.environ.get("FLORISENSE_MODEL_VERSION") or None,
+        help="an exact version (default: $FLORISENSE_MODEL_VERSION, else Production)",
+    )
     args = parser.parse_args()
     serve_production(args.host, args.port, args.workers, args.timeout, args.version)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from florisense_model import registry
@@ -33,7 +34,7 @@ from tests.support.compose import (
 from tests.support.http import post_json, records, request
 from tests.support.images import make_dataset, require_env_path
 from tests.support.mlflow_runs import SMALL, mlflow_run, summary_of
-from tests.support.project import ARTIFACTS
+from tests.support.project import ARTIFACTS, ROOT
 
 pytestmark = pytest.mark.compose
 PROJECT = "florisense-test"
@@ -218,6 +219,59 @@ def test_prometheus_scrapes_every_part_and_counts_what_predict_answered(compose)
     assert float(door[0]["value"][1]) >= 1
     rules = metrics.api(compose.prometheus, "rules")["groups"]
     assert {r["name"] for g in rules for r in g["rules"]} >= {"TargetDown", "ConfidenceDrift"}
+
+
+def kubernetes_web_pod() -> dict:
+    """The web pod of deploy/kubernetes/base, as Kustomize renders it."""
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", "deploy/kubernetes/base"], cwd=ROOT, capture_output=True,
+        text=True, check=True,
+    ).stdout  # fmt: skip
+    deployment = next(
+        o for o in yaml.safe_load_all(rendered)
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "web"
+    )  # fmt: skip
+    return deployment["spec"]["template"]["spec"]
+
+
+def test_the_kubernetes_web_image_serves_as_non_root_on_a_read_only_root(compose):
+    """docker/web.Dockerfile run the way the Kubernetes pod runs it (user 101, read-only root,
+    no capabilities, its writable folders on tmpfs, its environment), on the compose network:
+    only the model server's address and the resolver change (no cluster DNS here)."""
+    subprocess.run(
+        ["docker", "build", "-q", "-f", "docker/web.Dockerfile", "-t", "florisense/web:local", "."],
+        cwd=ROOT, check=True, capture_output=True, env=os.environ | {"DOCKER_BUILDKIT": "0"},
+    )  # fmt: skip
+    pod = kubernetes_web_pod()
+    [container] = pod["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    env |= {"MODEL_SERVER": "model-server:5001", "MODEL_SERVER_STANDBY": "model-server:5002",
+            "RESOLVER": "127.0.0.11"}  # fmt: skip
+    user = pod["securityContext"]["runAsUser"]
+    port = free_port()
+    command = ["docker", "run", "-d", "--rm", "--name", "florisense-test-k8s-web",
+               "--network", compose.network(), "--user", f"{user}:{user}", "--read-only",
+               "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+               "-p", f"127.0.0.1:{port}:8080"]  # fmt: skip
+    for mount in container["volumeMounts"]:
+        command += ["--tmpfs", f"{mount['mountPath']}:mode=1777"]
+    for name, value in env.items():
+        command += ["-e", f"{name}={value}"]
+    container_id = subprocess.run(
+        [*command, "florisense/web:local", *container["args"]], capture_output=True, text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/", 60)
+        image = base64.b64encode(real_photos(2)[0].read_bytes()).decode()
+        status, _, payload = post_json(f"http://127.0.0.1:{port}/predict", records(image))
+        assert status == 200 and payload["predictions"][0]["label"], payload
+        logs = subprocess.run(["docker", "logs", container_id], capture_output=True, text=True)
+        output = logs.stdout + logs.stderr
+        assert '"POST /predict HTTP/1.1" 200' in output  # the access log reached /dev/stdout
+        assert "Permission denied" not in output and "[emerg]" not in output, output[-2000:]
+    finally:
+        subprocess.run(["docker", "rm", "-f", container_id], capture_output=True)
 
 
 def test_a_promotion_reaches_predict_by_itself_with_no_failed_request(compose, tmp_path):
