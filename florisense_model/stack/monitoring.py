@@ -53,7 +53,7 @@ COMPOSE_TARGETS = Targets(
     s3_metrics_path="/minio/v2/metrics/cluster",
     model_targets_file="/etc/prometheus/targets/model-server.json",
     rule_files=("/etc/prometheus/alerts.yml",),
-    mlflow_password_file="/run/secrets/mlflow_admin_password",
+    mlflow_password_file="/tmp/mlflow-password",  # written from the environment at start
 )
 
 

@@ -253,8 +253,8 @@ def test_the_kubernetes_web_image_serves_as_non_root_on_a_read_only_root(compose
                "--network", compose.network(), "--user", f"{user}:{user}", "--read-only",
                "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                "-p", f"127.0.0.1:{port}:8080"]  # fmt: skip
-    for mount in container["volumeMounts"]:
-        command += ["--tmpfs", f"{mount['mountPath']}:mode=1777"]
+    for mount in container["volumeMounts"]:  # emptyDirs: writable by the pod's user
+        command += ["--tmpfs", f"{mount['mountPath']}:uid={user},gid={user}"]
     for name, value in env.items():
         command += ["-e", f"{name}={value}"]
     container_id = subprocess.run(
@@ -262,7 +262,13 @@ def test_the_kubernetes_web_image_serves_as_non_root_on_a_read_only_root(compose
         check=True,
     ).stdout.strip()  # fmt: skip
     try:
-        wait_for(f"http://127.0.0.1:{port}/", 60)
+        try:
+            wait_for(f"http://127.0.0.1:{port}/", 60)
+        except AssertionError:
+            logs = subprocess.run(["docker", "logs", container_id], capture_output=True, text=True)
+            raise AssertionError(
+                f"the web container did not serve: {logs.stderr[-2000:]}"
+            ) from None
         image = base64.b64encode(real_photos(2)[0].read_bytes()).decode()
         status, _, payload = post_json(f"http://127.0.0.1:{port}/predict", records(image))
         assert status == 200 and payload["predictions"][0]["label"], payload
@@ -417,7 +423,11 @@ def test_down_then_up_keeps_everything_and_down_v_removes_it(compose):
     state, objects = registry_state(compose), sorted(bucket_files(compose))
     compose.run("down")
     started = time.monotonic()
-    compose.run("up", "-d", "--wait", "--wait-timeout", "600", *services_run_here(), timeout=900)
+    compose.run("up", "-d", *services_run_here(), timeout=900)  # the trainer runs and exits
+    compose.run(
+        "up", "-d", "--wait", "--wait-timeout", "600", *services_run_here(long_running=True),
+        timeout=900,
+    )  # fmt: skip
     wait_for(f"{compose.web}/healthz", 300)
     TIMINGS["restart_up_to_healthy_s"] = round(time.monotonic() - started, 1)
     assert registry_state(compose) == state

@@ -22,9 +22,15 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 NOT_RUN_HERE = ("grafana",)
 
 
-def services_run_here() -> list[str]:
+def services_run_here(long_running: bool = False) -> list[str]:
+    """Every service that can run here; `long_running`: not the one-shots (restart "no"), which
+    `up --wait` would count as failed once they exit."""
     services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
-    return [name for name in services if name not in NOT_RUN_HERE]
+    return [
+        name
+        for name, service in services.items()
+        if name not in NOT_RUN_HERE and not (long_running and service.get("restart") == "no")
+    ]
 
 
 def tag_override(path: Path) -> Path:
