@@ -9,6 +9,7 @@ an error, never a failed job."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -16,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+from florisense_model.cli import first_line
 from florisense_model.photos import IMAGE_SUFFIXES
 
 # MLflow 3.17's spark_udf turns a result column into the Spark type asked for; it fails on a null
@@ -62,10 +65,8 @@ def resolve_model(model_uri: str, tracking_uri: str | None) -> ModelChoice:
     except BatchScoringError:
         raise
     except Exception as exc:
-        reason = getattr(exc, "message", None) or str(exc)
-        raise BatchScoringError(
-            f"cannot open the model {model_uri}: {reason.splitlines()[0][:200]}"
-        ) from exc
+        reason = first_line(getattr(exc, "message", None) or exc)
+        raise BatchScoringError(f"cannot open the model {model_uri}: {reason}") from exc
     if any("'" in c or '"' in c for c in classes):  # the probabilities travel as text
         raise BatchScoringError(f"class names with quotes cannot be scored here: {classes}")
     return ModelChoice(uri, found[1] if found else None)
@@ -112,7 +113,7 @@ def session(master: str, reads_s3: bool) -> Any:
             if reads_s3
             else "is Java 17 installed (make system-deps)?"
         )
-        raise BatchScoringError(f"Spark did not start: {why} ({_first_line(exc)})") from exc
+        raise BatchScoringError(f"Spark did not start: {why} ({_spark_error(exc)})") from exc
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
@@ -138,7 +139,8 @@ def scored_frame(spark: Any, source: str, model: ModelChoice, env_manager: str) 
     return photos.select("path", answer.alias("answer")).select(
         "path",
         text("label").alias("label"),
-        F.col("answer")["confidence"].alias("confidence"),
+        # An error row's confidence arrives as NaN (spark_udf casts the column to float): null.
+        F.nanvl(F.col("answer")["confidence"], F.lit(None)).alias("confidence"),
         probabilities.alias("probabilities"),
         text("error").alias("error"),
         F.lit(model.version).cast("string").alias("model_version"),
@@ -156,9 +158,10 @@ def _photos(spark: Any, source: str) -> Any:
     is_image = F.lower(F.col("path")).rlike(rf"\.({suffixes})$")
     files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(source)
     scanned = files.where(is_image).select("path", "content")
-    # The listing names local files file:///x; the scan's rows say file:/x.
-    listed = spark.createDataFrame([(path,) for path in files.inputFiles()], "path string")
-    listed = listed.select(F.regexp_replace("path", "^file:///", "file:/").alias("path"))
+    # The listing gives URIs (file:///x, with %-escapes: "a b" is "a%20b"); the scan's rows give
+    # Hadoop paths (file:/x, unescaped).
+    paths = [re.sub("^file:///", "file:/", unquote(uri)) for uri in files.inputFiles()]
+    listed = spark.createDataFrame([(path,) for path in paths], "path string")
     empty = listed.where(is_image).join(scanned.select("path"), "path", "left_anti")
     return scanned.unionByName(empty.withColumn("content", F.lit(b"").cast("binary")))
 
@@ -212,7 +215,7 @@ def score_batch(
             with Progress(spark, say):
                 frame.write.mode("overwrite").parquet(output)
         except Exception as exc:  # Spark's own error: its first line, not a Java trace
-            raise BatchScoringError(f"the Spark job failed: {_first_line(exc)}") from exc
+            raise BatchScoringError(f"the Spark job failed: {_spark_error(exc)}") from exc
         scoring = time.monotonic() - started - spark_ready
         written = spark.read.parquet(output)
         rows, errors = written.count(), written.where("error IS NOT NULL").count()
@@ -233,7 +236,8 @@ def score_batch(
     return figures
 
 
-def _first_line(exc: Exception) -> str:
+def _spark_error(exc: Exception) -> str:
+    """The line of a Spark error that names it (its Java and Python traces are long)."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
     errors = [line for line in lines if "Error" in line or "Exception" in line]
     return (errors[-1] if errors else lines[0] if lines else type(exc).__name__)[:300]

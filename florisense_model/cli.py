@@ -20,6 +20,13 @@ def run_cli(main: Callable[[], Any]) -> None:
         sys.exit(2)
 
 
+def first_line(error: BaseException | str, limit: int = 200) -> str:
+    """An error's first line, for a log or a one-line message (its type if it has no text)."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line[:limit]
+
+
 def log(message: str) -> None:
     """One timestamped line on stderr: the log format of the stack's long-running services."""
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", file=sys.stderr, flush=True)

@@ -24,6 +24,7 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
+from prometheus_client.metrics_core import Metric
 
 from florisense_model.model.preprocessing import ERROR_KINDS
 
@@ -79,6 +80,11 @@ class ServingMetrics:
             "florisense_request_images", "Images (rows) per request", buckets=IMAGES_BUCKETS,
             **metric,
         )  # fmt: skip
+        self.failures = Counter(
+            "florisense_failed_requests",
+            "Requests the model refused or failed as a whole (no rows answered)",
+            **metric,
+        )
         self.seconds = Histogram(
             "florisense_inference_seconds", "Time in the model's predict, per request",
             buckets=SECONDS_BUCKETS, **metric,
@@ -120,6 +126,12 @@ class ServingMetrics:
         self.images.observe(images)
         self.seconds.observe(seconds)
 
+    def failed(self, seconds: float) -> None:
+        """One request refused or failed as a whole (a param it cannot serve, no image column,
+        a runtime error): MLflow answers it with an error status."""
+        self.failures.inc()
+        self.seconds.observe(seconds)
+
 
 class _LatestModel:
     """What the metrics port shows: the metrics of the model loaded last in this process (a
@@ -127,7 +139,7 @@ class _LatestModel:
 
     metrics: ServingMetrics | None = None
 
-    def collect(self):
+    def collect(self) -> Iterable[Metric]:
         return self.metrics.registry.collect() if self.metrics else []
 
 
@@ -153,6 +165,6 @@ def serve_from_environment(classes: Sequence[str], run_id: str, runtime: str,
             address = os.environ.get("FLORISENSE_METRICS_HOST", "0.0.0.0")
             start_http_server(int(port), addr=address, registry=_port_registry)
             _serving_port = int(port)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # busy, or not a port number
             _log.error("model metrics not served on port %s: %s", port, exc)
     return metrics

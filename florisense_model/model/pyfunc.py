@@ -104,6 +104,22 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
         started = time.perf_counter()
+        try:
+            rows, columns, error_kinds = self._answer(model_input, params)
+        except Exception:  # refused or failed: counted, then MLflow answers it
+            if self._metrics is not None:
+                self._metrics.failed(time.perf_counter() - started)
+            raise
+        if self._metrics is not None:
+            answered = [(row["label"], row["confidence"]) for row in rows if row["label"]]
+            self._metrics.observe(answered, error_kinds, len(rows), time.perf_counter() - started)
+        # object dtype: pandas 3 would turn None into NaN, which is not valid JSON for clients.
+        return pd.DataFrame(rows, columns=columns, dtype=object)
+
+    def _answer(
+        self, model_input: pd.DataFrame, params: dict[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+        """(one answer per row, the columns, the kinds of the row errors)."""
         explain = self._explain_asked(params)
         frame = _as_frame(model_input)
         pixels: list[np.ndarray] = []
@@ -133,11 +149,7 @@ class FlorisenseModel(mlflow.pyfunc.PythonModel):
                 row[HEATMAP_COLUMN] = None if index is None else heatmaps[index]
             rows.append(row)
         columns = [*OUTPUT_COLUMNS, HEATMAP_COLUMN] if explain else list(OUTPUT_COLUMNS)
-        if self._metrics is not None:
-            answered = [(row["label"], row["confidence"]) for row in rows if row["label"]]
-            self._metrics.observe(answered, error_kinds, len(rows), time.perf_counter() - started)
-        # object dtype: pandas 3 would turn None into NaN, which is not valid JSON for clients.
-        return pd.DataFrame(rows, columns=columns, dtype=object)
+        return rows, columns, error_kinds
 
     @property
     def can_explain(self) -> bool:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from florisense_model import registry
+from florisense_model.cli import first_line
 from florisense_model.cli import log as log_line
 from florisense_model.config import PRODUCTION_MODEL_URI
 from florisense_model.stack import kubernetes, monitoring, nginx, services, supervisor
@@ -83,7 +84,7 @@ def follow(
             if version is not None and version != active_slot(config)["version"]:
                 switch_to(config, version, log, repoint)
         except Exception as exc:  # keep following: the next round may succeed
-            log(f"could not follow the registry this round: {str(exc).splitlines()[0][:200]}")
+            log(f"could not follow the registry this round: {first_line(exc)}")
         time.sleep(interval_s)
 
 

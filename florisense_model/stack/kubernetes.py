@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from florisense_model import registry
+from florisense_model.cli import first_line
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 VERSION_ENV = "FLORISENSE_MODEL_VERSION"  # read by stack/serve.py in each model-server pod
@@ -46,6 +47,16 @@ def served_version(deployment: dict) -> str | None:
     return annotations.get(VERSION_ANNOTATION)
 
 
+def stalled(deployment: dict) -> bool:
+    """Whether Kubernetes gave up on the rollout (progressDeadlineSeconds passed: pods that never
+    became ready, an image that cannot be pulled)."""
+    conditions = deployment.get("status", {}).get("conditions") or []
+    return any(
+        c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"
+        for c in conditions
+    )
+
+
 def rolled_out(deployment: dict) -> bool:
     """Whether every pod runs the latest template and is available (what `kubectl rollout
     status` waits for)."""
@@ -64,7 +75,7 @@ class Cluster:
 
     api: str
     namespace: str
-    token: str
+    token_file: Path  # read at every call: Kubernetes rotates bound service-account tokens
     context: ssl.SSLContext
 
     @classmethod
@@ -73,7 +84,7 @@ class Cluster:
         return cls(
             api=f"https://{host}:{port}",
             namespace=(SERVICE_ACCOUNT / "namespace").read_text().strip(),
-            token=(SERVICE_ACCOUNT / "token").read_text().strip(),
+            token_file=SERVICE_ACCOUNT / "token",
             context=ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt")),
         )
 
@@ -81,7 +92,8 @@ class Cluster:
         return f"{self.api}/apis/apps/v1/namespaces/{self.namespace}/deployments/{name}"
 
     def call(self, url: str, method: str = "GET", body: dict | None = None) -> dict:
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        token = self.token_file.read_text().strip()
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         data = None
         if body is not None:
             data, headers["Content-Type"] = json.dumps(body).encode(), PATCH_TYPE
@@ -108,14 +120,25 @@ def follow(
             if version is not None and version != current:
                 log(f"Production is now version {version}: rolling {deployment} out to it")
                 cluster.call(url, "PATCH", rollout_patch(version, container))
-                started = time.monotonic()
-                while not rolled_out(cluster.call(url)):
-                    if time.monotonic() - started > rollout_timeout_s:
-                        log(f"{deployment}: rollout to {version} still not complete; see kubectl")
-                        break
-                    time.sleep(5)
-                else:
-                    log(f"{deployment} serves version {version} on every pod")
+                log(wait_for_rollout(cluster, url, version, rollout_timeout_s))
         except Exception as exc:  # keep following: the next round may succeed
-            log(f"could not follow the registry this round: {str(exc).splitlines()[0][:200]}")
+            log(f"could not follow the registry this round: {first_line(exc)}")
         time.sleep(interval_s)
+
+
+def wait_for_rollout(cluster: Cluster, url: str, version: str, timeout_s: float) -> str:
+    """Wait until every pod serves `version`, or Kubernetes gives up, or the timeout; says which.
+    A stalled rollout keeps the old pods serving (maxUnavailable 0): the operator promotes
+    another version or fixes the cause, and the follower acts on the next change."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        deployment = cluster.call(url)
+        if rolled_out(deployment):
+            return f"every pod serves version {version}"
+        if stalled(deployment):
+            return (
+                f"the rollout to version {version} stalled (ProgressDeadlineExceeded): the "
+                "old pods keep serving; see kubectl -n NAMESPACE describe deploy/model-server"
+            )
+        time.sleep(5)
+    return f"the rollout to version {version} is not complete after {timeout_s:.0f} s"

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 
 from florisense_model import registry
+from florisense_model.cli import first_line
 from florisense_model.config import REGISTERED_MODEL_NAME
 from florisense_model.stack import monitoring, nginx, services, supervisor
 from florisense_model.stack.s3 import ensure_bucket
@@ -33,7 +34,7 @@ def require_production_version(config: StackConfig) -> str:
     except Exception as exc:
         raise RuntimeError(
             f"cannot ask the registry at {config.tracking_uri} for a Production model: "
-            f"{str(exc).splitlines()[0][:200]}"
+            f"{first_line(exc)}"
         ) from exc
     if version is None:
         raise RuntimeError(NO_MODEL_MESSAGE)
@@ -84,6 +85,8 @@ def restart(config: StackConfig, only: set[str] | None = None) -> Iterator[str]:
     only = set(only or ())
     if "model-server" in only:
         only.add("follower")  # the follower moves model servers too: not while they restart
+    if "model-server" in only or not only:
+        monitoring.publish_model_targets(config, [])  # a planned stop is not a target down
     for service in reversed(services.all_services(config)):  # the follower first
         # Restarting the model server restarts whichever slot serves.
         name = service.name.replace("model-server-b", "model-server")

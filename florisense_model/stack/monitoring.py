@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from urllib.parse import quote
 
 import yaml
 
@@ -26,8 +25,6 @@ MTAIL_PROGRAMS = MONITORING / "mtail"
 CONSOLES = MONITORING / "consoles"
 # Debian's prometheus package ships the console libraries our page (consoles/) builds on.
 CONSOLE_LIBRARIES = Path("/usr/share/doc/prometheus/examples/console_libraries")
-# The tracking server's /metrics sits behind its login when that is on; only an admin may read it.
-MLFLOW_METRICS_USER = "admin"
 
 
 @dataclass(frozen=True)
@@ -35,24 +32,29 @@ class Targets:
     """Where Prometheus finds each part of one stack."""
 
     prometheus: str
-    nginx: str  # mtail, which reads nginx's metrics log
+    nginx: str  # nginx's own /metrics (its connections): is nginx up
+    nginx_log: str  # mtail, which reads nginx's metrics log: requests by route and status
     mlflow: str
     s3: str
     s3_metrics_path: str
     model_targets_file: str  # the slots that run, kept up to date (publish_model_targets)
     rule_files: tuple[str, ...]
+    # The tracking server's /metrics sits behind its login when that is on: an admin's.
+    mlflow_user: str
     mlflow_password_file: str
 
 
 # Compose: service names on the compose network, files mounted into the Prometheus container.
 COMPOSE_TARGETS = Targets(
     prometheus="localhost:9090",
-    nginx="mtail:3903",
+    nginx="web:9113",
+    nginx_log="mtail:3903",
     mlflow="mlflow:5050",
     s3="minio:9000",
     s3_metrics_path="/minio/v2/metrics/cluster",
     model_targets_file="/etc/prometheus/targets/model-server.json",
     rule_files=("/etc/prometheus/alerts.yml",),
+    mlflow_user="admin",  # docker/basic_auth.ini
     mlflow_password_file="/tmp/mlflow-password",  # written from the environment at start
 )
 
@@ -69,13 +71,14 @@ def prometheus_config(targets: Targets, scrape_interval_s: float) -> dict:
         "rule_files": list(targets.rule_files),
         "scrape_configs": [
             job("prometheus", targets.prometheus),
-            job("nginx", targets.nginx),  # mtail: requests by route and status, latency
+            job("nginx", targets.nginx),
+            job("nginx-log", targets.nginx_log),  # mtail: requests by route and status, latency
             {"job_name": "model", "file_sd_configs": [{"files": [targets.model_targets_file]}]},
             job(
                 "mlflow",
                 targets.mlflow,  # `mlflow server --expose-prometheus`
                 basic_auth={
-                    "username": MLFLOW_METRICS_USER,
+                    "username": targets.mlflow_user,
                     "password_file": targets.mlflow_password_file,
                 },
             ),
@@ -102,12 +105,14 @@ def model_targets_file(config: StackConfig) -> Path:
 def local_targets(config: StackConfig) -> Targets:
     return Targets(
         prometheus=f"127.0.0.1:{config.prometheus_port}",
-        nginx=f"127.0.0.1:{config.mtail_port}",
+        nginx=f"127.0.0.1:{config.nginx_metrics_port}",
+        nginx_log=f"127.0.0.1:{config.mtail_port}",
         mlflow=f"127.0.0.1:{config.mlflow_port}",
         s3=f"127.0.0.1:{config.s3_metrics_port}",
         s3_metrics_path="/metrics",
         model_targets_file=str(model_targets_file(config)),
         rule_files=(str(ALERT_RULES),),
+        mlflow_user=os.environ.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin"),  # as auth.py
         mlflow_password_file=str(prometheus_dir(config) / "mlflow-password"),
     )
 
@@ -213,30 +218,6 @@ def prometheus_server(config: StackConfig) -> Service:
 def _prepare_prometheus(config: StackConfig) -> None:
     _require("prometheus")
     write_prometheus_config(config)
-
-
-# The key graphs without Grafana (not packaged for Debian): Prometheus's own graph page.
-P95 = "histogram_quantile(0.95, sum by (le) ({}))"
-SAVED_GRAPHS = {
-    "requests/s by route and status": (
-        "sum by (route, status) (rate(florisense_http_requests_total[5m]))"
-    ),
-    "/predict p95 latency (s)": P95.format(
-        'rate(florisense_http_request_duration_seconds_bucket{route="/predict"}[5m])'
-    ),
-    "answers by label (/s)": "sum by (label) (rate(florisense_predictions_total[5m]))",
-    "low-confidence share, served vs reference": (
-        "florisense:low_confidence_share:1h or max(florisense_reference_low_confidence_share)"
-    ),
-}
-
-
-def graph_links(config: StackConfig) -> dict[str, str]:
-    """Saved links to Prometheus's graph page (same parameters for Prometheus 2 and 3)."""
-    return {
-        title: f"{config.prometheus_url}/graph?g0.expr={quote(expr)}&g0.tab=0&g0.range_input=1h"
-        for title, expr in SAVED_GRAPHS.items()
-    }
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ def write_config(config: StackConfig) -> Path:
         RESOLVER=system_resolver(),
         RESOLVE="",
         LISTEN=f"127.0.0.1:{config.web_port}",
+        METRICS_LISTEN=f"127.0.0.1:{config.nginx_metrics_port}",
         RUNTIME_DIR=str(prefix(config) / "runtime"),
         ACCESS_LOG=str(config.run_dir / "logs" / "nginx-access.log"),
         METRICS_LOG=str(monitoring.nginx_metrics_log(config)),

@@ -32,11 +32,12 @@ class StackConfig:
     model_host: str = "127.0.0.1"
     tracking_server: str = ""  # default: the stack's own, http://127.0.0.1:<mlflow_port>
     console_logs: bool = False
-    # Monitoring: Prometheus, mtail (nginx's request metrics), the S3 server's metrics, each
-    # model-server slot's own metrics port (slot b: the alt port, default slot a's + 1), how often
-    # Prometheus scrapes, and the host name Prometheus reaches the slots by (compose: the
-    # model-server container's).
+    # Monitoring: Prometheus, nginx's own gauges, mtail (nginx's request metrics), the S3
+    # server's metrics, each model-server slot's own metrics port (slot b: the alt port, default
+    # slot a's + 1), how often Prometheus scrapes, and the host name Prometheus reaches the slots
+    # by (compose: the model-server container's).
     prometheus_port: int = 9090
+    nginx_metrics_port: int = 9113
     mtail_port: int = 3903
     s3_metrics_port: int = 9091
     model_metrics_port: int = 9101
@@ -68,6 +69,7 @@ class StackConfig:
             tracking_server=os.environ.get("FLORISENSE_TRACKING_URI", ""),
             console_logs=os.environ.get("FLORISENSE_CONSOLE_LOGS", "").lower() == "true",
             prometheus_port=int(os.environ.get("FLORISENSE_PROMETHEUS_PORT", "9090")),
+            nginx_metrics_port=int(os.environ.get("FLORISENSE_NGINX_METRICS_PORT", "9113")),
             mtail_port=int(os.environ.get("FLORISENSE_MTAIL_PORT", "3903")),
             s3_metrics_port=int(os.environ.get("FLORISENSE_S3_METRICS_PORT", "9091")),
             model_metrics_port=int(os.environ.get("FLORISENSE_MODEL_METRICS_PORT", "9101")),
@@ -90,6 +92,7 @@ class StackConfig:
             "FLORISENSE_TRACKING_URI": self.tracking_server,
             "FLORISENSE_CONSOLE_LOGS": str(self.console_logs).lower(),
             "FLORISENSE_PROMETHEUS_PORT": str(self.prometheus_port),
+            "FLORISENSE_NGINX_METRICS_PORT": str(self.nginx_metrics_port),
             "FLORISENSE_MTAIL_PORT": str(self.mtail_port),
             "FLORISENSE_S3_METRICS_PORT": str(self.s3_metrics_port),
             "FLORISENSE_MODEL_METRICS_PORT": str(self.model_metrics_port),

@@ -88,3 +88,13 @@ def test_a_rollout_is_complete_only_when_every_pod_is_new_and_available(
     deployment_status, complete
 ):
     assert kubernetes.rolled_out(deployment_status) is complete
+
+
+def test_a_rollout_kubernetes_gave_up_on_is_reported_as_stalled():
+    given_up = status(4, 4, 4, 1, 3)
+    given_up["status"]["conditions"] = [
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"},
+    ]
+    assert kubernetes.stalled(given_up) and not kubernetes.rolled_out(given_up)
+    assert not kubernetes.stalled(status(4, 4, 4, 1, 3))

@@ -68,7 +68,7 @@ def test_the_no_docker_configuration_is_valid(tmp_path):
     document = yaml.safe_load(written.read_text())
     assert document["global"]["scrape_interval"] == "15s"  # the ceiling
     jobs = {job["job_name"] for job in document["scrape_configs"]}
-    assert jobs == {"prometheus", "nginx", "model", "mlflow", "s3"}
+    assert jobs == {"prometheus", "nginx", "nginx-log", "model", "mlflow", "s3"}
     password = Path(tmp_path / "run" / "prometheus" / "mlflow-password")
     assert password.stat().st_mode & 0o077 == 0  # the admin's password: owner only
     assert json.loads(monitoring.model_targets_file(config).read_text()) == []

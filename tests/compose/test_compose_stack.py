@@ -192,7 +192,7 @@ def test_prometheus_scrapes_every_part_and_counts_what_predict_answered(compose)
         targets = metrics.api(compose.prometheus, "targets")["activeTargets"]
         health = {t["labels"]["job"]: t["health"] for t in targets}
         up = {job for job, state in health.items() if state == "up"}
-        return health if up >= {"prometheus", "nginx", "model", "mlflow"} else None
+        return health if up >= {"prometheus", "nginx", "nginx-log", "model", "mlflow"} else None
 
     health = metrics.wait_until(scraped, timeout_s=120, what="every target up")
     assert health["s3"] == "down"  # the stand-in's difference (rclone has no MinIO metrics)

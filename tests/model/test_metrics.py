@@ -112,3 +112,15 @@ def test_the_version_run_and_reference_are_exported(served):
     names = {name for name, _ in samples}
     assert {"florisense_predictions_total", "florisense_prediction_errors_total"} <= names
     assert not any(name.endswith("_created") for name in names)
+
+
+def test_a_request_refused_as_a_whole_is_counted_as_failed(served):
+    model, url = served
+    before = scrape(url)
+    # MLflow's schema check stops this before the model; called directly, the model refuses it.
+    with pytest.raises(ValueError, match="column 'image'"):
+        model.unwrap_python_model().predict(None, pd.DataFrame({"picture": ["x"]}))
+    after = scrape(url)
+    assert delta(before, after, "florisense_failed_requests_total") == 1
+    assert delta(before, after, "florisense_inference_seconds_count") == 1
+    assert delta(before, after, "florisense_request_images_count") == 0

@@ -25,7 +25,7 @@ from tests.support.project import ROOT
 
 pytestmark = pytest.mark.integration
 DASHBOARD = ROOT / "deploy" / "monitoring" / "grafana" / "dashboards" / "florisense.json"
-JOBS = {"prometheus", "nginx", "model", "mlflow", "s3"}
+JOBS = {"prometheus", "nginx", "nginx-log", "model", "mlflow", "s3"}
 
 
 def b64(path: Path) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from tests.support.http import run_script
@@ -34,6 +35,8 @@ def archive(tmp_path_factory):
     first_grass = sorted((root / "grass").iterdir())[0]
     (root / "unsorted" / "truncated.JPG").write_bytes(first_grass.read_bytes()[:300])
     (root / "unsorted" / "empty.png").write_bytes(b"")
+    # A name Spark's listing escapes (a space, an accent): still one row, scored.
+    shutil.copy(sorted((root / "dandelion").iterdir())[0], root / "unsorted" / "pré du 2.jpg")
     (root / "unsorted" / "notes.txt").write_text("not a photo: not scored")
     return root
 
@@ -49,23 +52,23 @@ def scored(serving_stack, archive, tmp_path_factory):
         "--output", str(output), "--master", "local[2]", "--json", str(figures), env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return config, pd.read_parquet(output), json.loads(figures.read_text()), result.stderr
+    return config, pd.read_parquet(output), json.loads(figures.read_text()), result.stderr, output
 
 
 def test_one_row_per_photo_with_the_promised_columns(scored, archive):
-    _, rows, figures, log = scored
+    _, rows, figures, log, _ = scored
     photos = [p for p in archive.rglob("*") if p.suffix.lower() in (".jpg", ".png")]
-    assert len(rows) == len(photos) == 2 * PER_CLASS + 2 == figures["rows"]
+    assert len(rows) == len(photos) == 2 * PER_CLASS + 3 == figures["rows"]
     assert sorted(rows["path"].str.removeprefix("file:")) == sorted(str(p) for p in photos)
     assert list(rows.columns) == [
         "path", "label", "confidence", "probabilities", "error", "model_version", "run_id",
         "model_uri",
     ]  # fmt: skip
-    assert "scored 62 photos (2 with an error)" in log and "tasks done" in log
+    assert "scored 63 photos (2 with an error)" in log and "tasks done" in log
 
 
 def test_labels_and_probabilities_equal_the_in_process_pyfunc(scored):
-    config, rows, figures, _ = scored
+    config, rows, figures, _, _ = scored
     good = rows[rows["error"].isna()].sort_values("path")
     mlflow.set_tracking_uri(config.tracking_uri)
     model = mlflow.pyfunc.load_model(figures["model_uri"])
@@ -87,7 +90,7 @@ def test_labels_and_probabilities_equal_the_in_process_pyfunc(scored):
 
 
 def test_corrupt_files_are_row_errors_not_a_failed_job(scored):
-    _, rows, _, _ = scored
+    _, rows, _, _, output = scored
     bad = rows[rows["error"].notna()]
     bad = bad.set_index(bad["path"].str.rsplit("/", n=1).str[1])
     assert sorted(bad.index) == ["empty.png", "truncated.JPG"]
@@ -97,6 +100,9 @@ def test_corrupt_files_are_row_errors_not_a_failed_job(scored):
         or "not a recognised" in bad.loc["truncated.JPG", "error"]
     )
     assert bad["label"].isna().all() and bad["probabilities"].isna().all()
+    # Nulls in Parquet, not NaN: `confidence IS NULL` finds exactly the error rows.
+    table = pq.read_table(output)
+    assert table.column("confidence").null_count == table.column("error").drop_null().length() == 2
 
 
 @pytest.mark.parametrize(
