@@ -110,7 +110,8 @@ def test_corrupt_files_are_row_errors_not_a_failed_job(scored):
     [
         (["--input", "/no/such/folder"], "no such file or folder: /no/such/folder"),
         (["--model-uri", "models:/florisense/999"], "cannot open the model models:/florisense/999"),
-        (["--model-uri", "models:/florisense/Archived"], "no model version behind"),
+        # No FloriSense code path ever moves a version to Staging (promotion goes to Production).
+        (["--model-uri", "models:/florisense/Staging"], "no model version behind"),
         (["--model-uri", "models:/no-such-model/1"], "cannot open the model models:/no-such"),
         # No Maven repository here: the S3A connector cannot be fetched, and the job says so.
         (["--input", "s3://mlflow-artifacts/photos"], "needs Hadoop's S3A connector"),
