@@ -81,11 +81,13 @@ train: setup  ## train, log, register and gate a new version ($$FLORISENSE_DATA_
 
 demo: train  ## setup, start, train, then serve the new Production model and print the URLs
 	$(BIN)/python -m scripts.stack restart --only model-server --only nginx
+	$(BIN)/python -m scripts.stack up  # the rest: mtail and Prometheus (monitoring)
 	@photos=$$($(PHOTOS) 2>/dev/null) && $(BIN)/python -m scripts.predict --per-folder 2 "$$photos"/*/
 	@echo
 	@echo "Web page:  $(WEB_URL)   (drop a photo, read the verdict)"
 	@echo "API:       curl -s -H 'Content-Type: application/json' -d @request.json $(WEB_URL)/predict"
 	@echo "MLflow UI: $(TRACKING_URI)"
+	@echo "Prometheus: http://127.0.0.1:$(or $(FLORISENSE_PROMETHEUS_PORT),9090)/consoles/florisense.html"
 	@echo "Stop everything with: make down"
 
 # The registered model's own environment (its requirements.txt: no TensorFlow), as in the
