@@ -217,8 +217,8 @@ def score_batch(
         except Exception as exc:  # Spark's own error: its first line, not a Java trace
             raise BatchScoringError(f"the Spark job failed: {_spark_error(exc)}") from exc
         scoring = time.monotonic() - started - spark_ready
-        written = spark.read.parquet(output)
-        rows, errors = written.count(), written.where("error IS NOT NULL").count()
+        # One pass over what was written: its rows, and those with an error.
+        rows, errors = spark.read.parquet(output).selectExpr("count(*)", "count(error)").first()
     finally:
         spark.stop()
     figures = {

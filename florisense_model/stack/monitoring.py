@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from florisense_model.stack.files import write_atomically
 from florisense_model.stack.settings import PROJECT, StackConfig
 from florisense_model.stack.supervisor import Service
 
@@ -147,9 +148,7 @@ def publish_model_targets(config: StackConfig, slots: list[str]) -> None:
     target = model_targets_file(config)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".tmp")
-        temporary.write_text(json.dumps(entries))
-        temporary.replace(target)  # atomic: Prometheus never reads half a file
+        write_atomically(target, json.dumps(entries))
     except OSError as exc:  # monitoring must never stop serving or a switch
         print(f"florisense: Prometheus's model targets not updated: {exc}", file=sys.stderr)
 

@@ -46,14 +46,10 @@ class StackConfig:
     metrics_target_host: str = "127.0.0.1"
 
     def slot_port(self, slot: str) -> int:
-        if slot == "a":
-            return self.model_port
-        return self.model_alt_port or self.model_port + 1
+        return _slot_port(slot, self.model_port, self.model_alt_port)
 
     def slot_metrics_port(self, slot: str) -> int:
-        if slot == "a":
-            return self.model_metrics_port
-        return self.model_alt_metrics_port or self.model_metrics_port + 1
+        return _slot_port(slot, self.model_metrics_port, self.model_alt_metrics_port)
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -116,6 +112,11 @@ class StackConfig:
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
+
+
+def _slot_port(slot: str, port_a: int, port_b: int) -> int:
+    """Slot a's port, or slot b's: its own if set, else slot a's + 1."""
+    return port_a if slot == "a" else port_b or port_a + 1
 
 
 def free_port() -> int:

@@ -7,6 +7,7 @@ import json
 import sys
 import urllib.request
 
+from florisense_model.stack.files import write_atomically
 from florisense_model.stack.settings import StackConfig
 
 
@@ -19,10 +20,8 @@ def active_slot(config: StackConfig) -> dict[str, str | None]:
 
 
 def set_active_slot(config: StackConfig, slot: str, version: str | None) -> None:
-    target = config.run_dir / "model-server.active"
-    temporary = target.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"slot": slot, "version": version}))
-    temporary.replace(target)  # atomic: a reader sees the old or the new state, never half
+    state = json.dumps({"slot": slot, "version": version})
+    write_atomically(config.run_dir / "model-server.active", state)
 
 
 def other_slot(slot: str) -> str:
