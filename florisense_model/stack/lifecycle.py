@@ -12,7 +12,7 @@ from florisense_model.cli import first_line
 from florisense_model.config import REGISTERED_MODEL_NAME
 from florisense_model.stack import monitoring, nginx, services, supervisor
 from florisense_model.stack.s3 import ensure_bucket
-from florisense_model.stack.settings import StackConfig
+from florisense_model.stack.settings import DATA_BUCKET, StackConfig
 from florisense_model.stack.slots import active_slot, set_active_slot
 
 SERVICE_NAMES = ("s3", "mlflow", "model-server", "nginx", "mtail", "prometheus", "follower")
@@ -58,6 +58,7 @@ def up(config: StackConfig, only: set[str] | None = None) -> Iterator[str]:
         yield supervisor.start(service)
         if service.name == "s3":
             yield ensure_bucket(config)
+            yield ensure_bucket(config, DATA_BUCKET)
 
 
 def _start_model_server(config: StackConfig) -> Iterator[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from florisense_model.stack.credentials import s3_credentials
@@ -14,21 +15,22 @@ def s3_client(config: StackConfig) -> Any:
     key, secret = s3_credentials(config)
     return boto3.client(
         "s3",
-        endpoint_url=config.s3_url,
+        # FLORISENSE_S3_URL: the S3 server as seen from a container (compose: http://minio:9000).
+        endpoint_url=os.environ.get("FLORISENSE_S3_URL") or config.s3_url,
         aws_access_key_id=key,
         aws_secret_access_key=secret,
         region_name="us-east-1",
     )
 
 
-def ensure_bucket(config: StackConfig) -> str:
-    """Create the artifact bucket if it does not exist yet."""
+def ensure_bucket(config: StackConfig, bucket: str = ARTIFACT_BUCKET) -> str:
+    """Create `bucket` (default: the artifact bucket) if it does not exist yet."""
     from botocore.exceptions import ClientError
 
     try:
-        s3_client(config).create_bucket(Bucket=ARTIFACT_BUCKET)
-        return f"s3: bucket {ARTIFACT_BUCKET} created"
+        s3_client(config).create_bucket(Bucket=bucket)
+        return f"s3: bucket {bucket} created"
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
-            return f"s3: bucket {ARTIFACT_BUCKET} ready"
+            return f"s3: bucket {bucket} ready"
         raise

@@ -15,6 +15,10 @@ PROJECT = Path(__file__).resolve().parents[2]
 # a compiled graph are served, as in the model-server image. FLORISENSE_SERVING_ENV moves it.
 SERVING_ENV = Path(os.environ.get("FLORISENSE_SERVING_ENV") or PROJECT / ".venv-serve")
 ARTIFACT_BUCKET = "mlflow-artifacts"
+# The labelled photos (labelled/<class>/<sha256>.<ext>), beside the artifacts: pipeline/store.py.
+DATA_BUCKET = "florisense-data"
+LABELLED_PREFIX = "labelled/"
+DATA_URI = f"s3://{DATA_BUCKET}/{LABELLED_PREFIX}"
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,12 @@ def scan_dataset(
     return dataset
 
 
+def photo_problem(data: bytes) -> str | None:
+    """Why `data` cannot be a training photo (the model's own checks, then training's), or None:
+    what `florisense data add` applies before a photo enters the dataset."""
+    return _check_image(data)[0]
+
+
 def _check_image(data: bytes) -> tuple[str | None, imagehash.ImageHash | None]:
     """(reason to drop or None, perceptual hash of a valid image)."""
     try:

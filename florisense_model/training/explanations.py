@@ -56,6 +56,8 @@ def load_boxes(data_dir: Path, source: str | Path = BUILTIN) -> list[BoxedPhoto]
     photos = []
     for name, rows in sorted(by_file.items()):
         path = data_dir / name
+        if not path.is_file():  # the data bucket's layout: <class>/<sha256>.<ext>
+            path = data_dir / Path(name).parent / f"{rows[0]['sha256']}{Path(name).suffix.lower()}"
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != rows[0]["sha256"]:
             continue
         boxes = [tuple(float(r[k]) for k in ("left", "top", "right", "bottom")) for r in rows]

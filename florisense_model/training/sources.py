@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urldefrag
 from florisense_model.cli import run_cli
 from florisense_model.config import ENV_DATA_DIR
 from florisense_model.photos import class_folders
+from florisense_model.pipeline.manifest import Manifest
 
 CACHE_DIR = Path(os.environ.get("FLORISENSE_CACHE_DIR", "~/.cache/florisense")).expanduser()
 DOWNLOAD_TIMEOUT_S = 60
@@ -58,6 +59,25 @@ def resolve_data_dir(value: str | None, log=print) -> Path:
         log(f"{path} is empty: using the original product's photos")
         return download_default(log)
     return path.resolve()
+
+
+def resolve_dataset(value: str | None, log=print) -> tuple[Path, Manifest]:
+    """The photos to train on as a local folder, and the dataset version they are. Beside what
+    resolve_data_dir takes: an s3:// prefix (its current photos) or a manifest file (.json, the
+    retraining flow's snapshot), copied once into the cache and checked against their SHA-256."""
+    from florisense_model.pipeline.store import folder_manifest, open_store
+
+    value = (value or "").strip() or os.environ.get(ENV_DATA_DIR, "").strip()
+    if value.startswith("s3://") or value.endswith(".json"):
+        manifest = Manifest.read(value) if value.endswith(".json") else None
+        store = open_store(manifest.source if manifest else value)
+        manifest = manifest or store.manifest()
+        if not manifest.entries:
+            raise ValueError(f"no photos under {store.uri}: add some with `florisense data add`")
+        log(f"dataset {manifest.digest} from {store.uri}: {manifest.counts()}")
+        return store.materialise(manifest, CACHE_DIR / "datasets" / "s3"), manifest
+    folder = resolve_data_dir(value, log)
+    return folder, folder_manifest(folder)
 
 
 def download_default(log=print) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from dataclasses import asdict
@@ -32,8 +33,13 @@ from florisense_model.training.compile import inference_network
 from florisense_model.training.config import TrainConfig
 from florisense_model.training.gate import run_gate
 from florisense_model.training.quantize import Int8Inputs, calibration_sample
-from florisense_model.training.sources import resolve_data_dir
-from florisense_model.training.tracking import library_versions, log_new_params
+from florisense_model.training.sources import resolve_dataset
+from florisense_model.training.tracking import (
+    flow_run_tags,
+    library_versions,
+    log_dataset,
+    log_new_params,
+)
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -58,7 +64,7 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
     base_weights = network.resolve_base_weights(
         config.base_weights or env_or_default(ENV_BASE_WEIGHTS, "imagenet")
     )
-    data_dir = resolve_data_dir(config.data_dir)
+    data_dir, manifest = resolve_dataset(config.data_dir)
     keras.utils.set_random_seed(config.seed)
     started = time.monotonic()
 
@@ -80,7 +86,11 @@ def train_and_register(config: TrainConfig) -> dict[str, Any]:
             }
             | {f"lib_{k}": v for k, v in library_versions().items()}
         )
-        mlflow.set_tags({"florisense.entry_point": "main", "dataset_sha256": dataset.content_hash})
+        mlflow.set_tags(
+            {"florisense.entry_point": "main", "dataset_sha256": dataset.content_hash}
+            | flow_run_tags(os.environ)
+        )
+        log_dataset(manifest)
         mlflow.log_metrics(
             {f"data_{name}_count": float(len(part)) for name, part in split.parts().items()}
             | {"data_dropped_count": float(len(dataset.dropped))}
