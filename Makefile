@@ -17,9 +17,9 @@ endif
 TRACKING_URI := http://127.0.0.1:$(or $(FLORISENSE_MLFLOW_PORT),5050)
 WEB_URL := http://127.0.0.1:$(or $(FLORISENSE_WEB_PORT),8080)
 
-.PHONY: setup system-deps docs-ui test test-unit chaos lint train up down status demo serving-env compose-test clean
+.PHONY: setup system-deps orchestration-env docs-ui test test-unit chaos lint train up down status demo serving-env compose-test clean
 
-setup: system-deps $(VENV)/.installed .venv-serve/.installed docs-ui  ## Debian packages if missing, .venv with the pinned deps, .venv-serve (the model's own), Swagger UI for /docs
+setup: system-deps $(VENV)/.installed .venv-serve/.installed .venv-orchestrate/.installed docs-ui  ## Debian packages if missing, .venv with the pinned deps, .venv-serve (the model's own), .venv-orchestrate (Prefect's), Swagger UI for /docs
 
 system-deps:  ## nginx + njs, chromium, make, venv: installs what is missing (needs root)
 	@bash scripts/system_deps.sh
@@ -74,10 +74,10 @@ status:
 # failure would end in a stack trace.
 PHOTOS = $(BIN)/python -m florisense_model.training.sources
 
-train: setup  ## train, log, register and gate a new version ($$FLORISENSE_DATA_DIR, else the default photos)
-	@photos=$$($(PHOTOS)) || exit 2; \
-	$(BIN)/python -m scripts.stack up --only s3 --only mlflow && \
-	MLFLOW_TRACKING_URI=$(TRACKING_URI) $(BIN)/mlflow run . --env-manager local -P data_dir="$$photos"
+train: setup  ## train, log, register and gate a new version on the data bucket (seeded once from $$FLORISENSE_DATA_DIR, else the default photos)
+	$(BIN)/python -m scripts.stack up --only s3 --only mlflow
+	$(BIN)/florisense data seed
+	MLFLOW_TRACKING_URI=$(TRACKING_URI) $(BIN)/mlflow run . --env-manager local -P data_dir=s3://florisense-data/labelled/
 
 demo: train  ## setup, start, train, then serve the new Production model and print the URLs
 	$(BIN)/python -m scripts.stack restart --only model-server --only nginx
@@ -88,6 +88,8 @@ demo: train  ## setup, start, train, then serve the new Production model and pri
 	@echo "API:       curl -s -H 'Content-Type: application/json' -d @request.json $(WEB_URL)/predict"
 	@echo "MLflow UI: $(TRACKING_URI)"
 	@echo "Prometheus: http://127.0.0.1:$(or $(FLORISENSE_PROMETHEUS_PORT),9090)/consoles/florisense.html"
+	@echo "Prefect UI: http://127.0.0.1:$(or $(FLORISENSE_PREFECT_PORT),4200)/deployments   (retrain/florisense; login: run/secrets/prefect-auth)"
+	@echo "Retrain:   .venv/bin/florisense retrain --wait   (or add photos: .venv/bin/florisense data add PHOTO... --label dandelion)"
 	@echo "Stop everything with: make down"
 
 # The registered model's own environment (its requirements.txt: no TensorFlow), as in the
@@ -98,6 +100,17 @@ serving-env: .venv-serve/.installed  ## .venv-serve: mlflow-skinny, onnxruntime,
 	$(BIN)/uv venv --quiet --allow-existing --python $(BIN)/python .venv-serve
 	$(BIN)/python -c 'from florisense_model.pins import serving_requirements as r; print(*r(), sep="\n")' > .venv-serve/requirements.txt
 	$(BIN)/uv pip install --quiet --compile-bytecode --python .venv-serve/bin/python -r .venv-serve/requirements.txt
+	touch $@
+
+# Prefect's own environment: it pins FastAPI below the project's, so it never enters .venv. The
+# flows need only Prefect, the MLflow client and boto3 (pinned in pyproject.toml); training runs
+# in .venv (`mlflow run`), and the package comes from the source tree (PYTHONPATH).
+orchestration-env: .venv-orchestrate/.installed  ## .venv-orchestrate: prefect, mlflow-skinny, boto3 (pinned)
+
+.venv-orchestrate/.installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/uv venv --quiet --allow-existing --python $(BIN)/python .venv-orchestrate
+	$(BIN)/python florisense_model/pins.py pyproject.toml prefect mlflow-skinny boto3 > .venv-orchestrate/requirements.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python .venv-orchestrate/bin/python -r .venv-orchestrate/requirements.txt
 	touch $@
 
 compose-test: setup  ## docker compose on a real engine (started, then stopped), stand-ins for pulled images

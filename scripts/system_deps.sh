@@ -15,6 +15,8 @@ command -v npm >/dev/null || missing+=(npm)  # Swagger UI for /docs, from its pi
 # Monitoring without Docker: Prometheus (with promtool) and mtail (nginx's request metrics).
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v mtail >/dev/null || missing+=(mtail)
+# Alertmanager routes the drift alerts to the retraining flow (florisense_model/pipeline/).
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 # Batch scoring on Spark (pyspark from PyPI) needs a Java runtime: 17, as Spark 4 supports.
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 # kubectl renders the Kubernetes manifests (kubectl kustomize); it ships with these machines (the
@@ -29,7 +31,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing Debian packages: ${missing[*]}"
 apt-get update -qq
-# The prometheus and mtail packages start their system services when installed; the stack runs
+# The prometheus, mtail and alertmanager packages start their system services when installed; the stack runs
 # its own (make up), so Debian's policy hook keeps them from starting during this install.
 policy=/usr/sbin/policy-rc.d
 [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }

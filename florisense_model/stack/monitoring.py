@@ -43,6 +43,8 @@ class Targets:
     # The tracking server's /metrics sits behind its login when that is on: an admin's.
     mlflow_user: str
     mlflow_password_file: str
+    # Where alerts go (host:port); none: Prometheus only shows them on its /alerts page.
+    alertmanager: str = ""
 
 
 # Compose: service names on the compose network, files mounted into the Prometheus container.
@@ -67,8 +69,14 @@ def prometheus_config(targets: Targets, scrape_interval_s: float) -> dict:
     def job(name: str, target: str, **extra: object) -> dict:
         return {"job_name": name, "static_configs": [{"targets": [target]}], **extra}
 
+    alerting = (
+        {"alerting": {"alertmanagers": [{"static_configs": [{"targets": [targets.alertmanager]}]}]}}
+        if targets.alertmanager
+        else {}
+    )
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        **alerting,
         "rule_files": list(targets.rule_files),
         "scrape_configs": [
             job("prometheus", targets.prometheus),
@@ -115,6 +123,7 @@ def local_targets(config: StackConfig) -> Targets:
         rule_files=(str(ALERT_RULES),),
         mlflow_user=os.environ.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin"),  # as auth.py
         mlflow_password_file=str(prometheus_dir(config) / "mlflow-password"),
+        alertmanager=f"127.0.0.1:{config.alertmanager_port}",
     )
 
 

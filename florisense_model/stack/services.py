@@ -1,6 +1,7 @@
 """The services of the no-Docker stack, each a command line with its health check, in start
-order: the S3 server, the MLflow tracking server, the model server (two slots), nginx, mtail and
-Prometheus (monitoring.py), the follower. `lifecycle` starts and stops them."""
+order: the S3 server, the MLflow tracking server, the model server (two slots), nginx, mtail,
+Alertmanager and Prometheus (monitoring.py), Prefect's server, the alert receiver and the flows
+(orchestration.py), the follower. `lifecycle` starts and stops them."""
 
 from __future__ import annotations
 
@@ -161,6 +162,8 @@ def follower(config: StackConfig) -> Service:
 
 def all_services(config: StackConfig) -> list[Service]:
     """In start order; `down` stops them in reverse. Slot b is started only by the follower."""
+    from florisense_model.stack import orchestration  # it builds on this module's settings
+
     return [
         s3_server(config),
         tracking_server(config),
@@ -168,6 +171,10 @@ def all_services(config: StackConfig) -> list[Service]:
         model_server(config, "b"),
         nginx_server(config),
         monitoring.mtail_server(config),
+        orchestration.alertmanager(config),
         monitoring.prometheus_server(config),
+        orchestration.prefect_server(config),
+        orchestration.alert_receiver(config),
+        orchestration.flows_server(config),
         follower(config),
     ]

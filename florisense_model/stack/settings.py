@@ -14,6 +14,10 @@ PROJECT = Path(__file__).resolve().parents[2]
 # The registered model's own environment (`make serving-env`: no TensorFlow), where versions with
 # a compiled graph are served, as in the model-server image. FLORISENSE_SERVING_ENV moves it.
 SERVING_ENV = Path(os.environ.get("FLORISENSE_SERVING_ENV") or PROJECT / ".venv-serve")
+# Prefect's own environment (`make orchestration-env`): it pins FastAPI below the project's.
+ORCHESTRATION_ENV = Path(
+    os.environ.get("FLORISENSE_ORCHESTRATION_ENV") or PROJECT / ".venv-orchestrate"
+)
 ARTIFACT_BUCKET = "mlflow-artifacts"
 # The labelled photos (labelled/<class>/<sha256>.<ext>), beside the artifacts: pipeline/store.py.
 DATA_BUCKET = "florisense-data"
@@ -48,6 +52,11 @@ class StackConfig:
     model_alt_metrics_port: int = 0
     scrape_interval_s: float = 15.0
     metrics_target_host: str = "127.0.0.1"
+    # The retraining loop (pipeline/): Prefect's server and UI, Alertmanager, and the receiver
+    # that turns its drift alerts into Prefect events.
+    prefect_port: int = 4200
+    alertmanager_port: int = 9093
+    alert_receiver_port: int = 9095
 
     def slot_port(self, slot: str) -> int:
         return _slot_port(slot, self.model_port, self.model_alt_port)
@@ -76,6 +85,9 @@ class StackConfig:
             model_alt_metrics_port=int(os.environ.get("FLORISENSE_MODEL_ALT_METRICS_PORT", "0")),
             scrape_interval_s=float(os.environ.get("FLORISENSE_SCRAPE_INTERVAL", "15")),
             metrics_target_host=os.environ.get("FLORISENSE_METRICS_TARGET_HOST", "127.0.0.1"),
+            prefect_port=int(os.environ.get("FLORISENSE_PREFECT_PORT", "4200")),
+            alertmanager_port=int(os.environ.get("FLORISENSE_ALERTMANAGER_PORT", "9093")),
+            alert_receiver_port=int(os.environ.get("FLORISENSE_ALERT_RECEIVER_PORT", "9095")),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -99,6 +111,9 @@ class StackConfig:
             "FLORISENSE_MODEL_ALT_METRICS_PORT": str(self.slot_metrics_port("b")),
             "FLORISENSE_SCRAPE_INTERVAL": f"{self.scrape_interval_s:g}",
             "FLORISENSE_METRICS_TARGET_HOST": self.metrics_target_host,
+            "FLORISENSE_PREFECT_PORT": str(self.prefect_port),
+            "FLORISENSE_ALERTMANAGER_PORT": str(self.alertmanager_port),
+            "FLORISENSE_ALERT_RECEIVER_PORT": str(self.alert_receiver_port),
         }
 
     @property
@@ -116,6 +131,14 @@ class StackConfig:
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.prefect_port}/api"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
 
 
 def _slot_port(slot: str, port_a: int, port_b: int) -> int:

@@ -1,0 +1,169 @@
+"""The retraining loop's services in the no-Docker stack: Prefect's server (SQLite under
+run/prefect), the process that serves the flows' deployments, Alertmanager (Debian's), and the
+receiver that turns drift alerts into Prefect events. Prefect runs from .venv-orchestrate."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from functools import partial
+from pathlib import Path
+
+import yaml
+
+from florisense_model.pipeline.alert_receiver import DRIFT_ALERTS, PATH
+from florisense_model.stack.credentials import stored_secret
+from florisense_model.stack.services import PROXIED_ARTIFACTS_ENV
+from florisense_model.stack.settings import ORCHESTRATION_ENV, PROJECT, StackConfig
+from florisense_model.stack.supervisor import Service
+
+PREFECT_USER = "florisense"
+# How long Alertmanager gathers alerts of a group before it notifies (tests: a second).
+ENV_GROUP_WAIT = "FLORISENSE_ALERT_GROUP_WAIT"
+
+
+def prefect_auth(config: StackConfig) -> str:
+    """user:password of Prefect's API, made once under run/secrets (0600), or from .env."""
+    given = os.environ.get("PREFECT_API_AUTH_STRING", "").strip()
+    return given or stored_secret(
+        config, "prefect-auth", lambda: f"{PREFECT_USER}:{secrets.token_urlsafe(24)}"
+    )
+
+
+def prefect_client_env(config: StackConfig) -> dict[str, str]:
+    """What a Prefect client needs: the API (always set, else Prefect runs flows against a
+    hidden temporary server) and its login."""
+    return {
+        "PREFECT_API_URL": config.prefect_api_url,
+        "PREFECT_API_AUTH_STRING": prefect_auth(config),
+        "PREFECT_HOME": str(config.run_dir / "prefect"),
+        # Offline: no analytics, and the V1 UI (the V2 UI calls an analytics site).
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_V2_ENABLED": "false",
+    }
+
+
+def _require_orchestration_env() -> None:
+    if not (ORCHESTRATION_ENV / "bin" / "prefect").is_file():
+        raise RuntimeError(
+            f"Prefect is not installed in {ORCHESTRATION_ENV}: run `make orchestration-env`"
+        )
+
+
+def prefect_server(config: StackConfig) -> Service:
+    env = prefect_client_env(config)
+    return Service(
+        name="prefect",
+        command=[
+            str(ORCHESTRATION_ENV / "bin" / "prefect"),
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(config.prefect_port),
+        ],
+        health_url=f"{config.prefect_api_url}/health",
+        run_dir=config.run_dir,
+        env=env | {"PREFECT_SERVER_API_AUTH_STRING": env["PREFECT_API_AUTH_STRING"]},
+        start_timeout_s=90.0,
+        prepare=_require_orchestration_env,
+    )
+
+
+def flows_server(config: StackConfig) -> Service:
+    """`serve()` of retrain/florisense and watch-photos/florisense: runs the flows."""
+    return Service(
+        name="flows",
+        command=[
+            str(ORCHESTRATION_ENV / "bin" / "python"),
+            "-m",
+            "florisense_model.pipeline.deployments",
+        ],
+        health_url=None,
+        run_dir=config.run_dir,
+        env=PROXIED_ARTIFACTS_ENV
+        | config.as_env()
+        | prefect_client_env(config)
+        | {"MLFLOW_TRACKING_URI": config.tracking_uri, "PYTHONPATH": str(PROJECT)},
+        start_timeout_s=5.0,
+        prepare=_require_orchestration_env,
+    )
+
+
+def alert_receiver(config: StackConfig) -> Service:
+    return Service(
+        name="alert-receiver",
+        command=[
+            str(ORCHESTRATION_ENV / "bin" / "python"),
+            "-m",
+            "florisense_model.pipeline.alert_receiver",
+            "--port",
+            str(config.alert_receiver_port),
+        ],
+        health_url=f"http://127.0.0.1:{config.alert_receiver_port}/healthz",
+        run_dir=config.run_dir,
+        env=prefect_client_env(config) | {"PYTHONPATH": str(PROJECT)},
+        start_timeout_s=20.0,
+        prepare=_require_orchestration_env,
+    )
+
+
+def alertmanager_config(receiver_url: str, group_wait: str = "30s") -> dict:
+    """Drift alerts to the receiver (they start a retraining); every other alert only on
+    Alertmanager's own page."""
+    return {
+        "route": {
+            "receiver": "page",
+            "group_by": ["alertname"],
+            "group_wait": group_wait,
+            "group_interval": "5m",
+            "repeat_interval": "12h",
+            "routes": [
+                {
+                    "receiver": "retrain",
+                    "matchers": [f'alertname=~"{"|".join(sorted(DRIFT_ALERTS))}"'],
+                }
+            ],
+        },
+        "receivers": [
+            {"name": "page"},
+            {
+                "name": "retrain",
+                "webhook_configs": [{"url": receiver_url, "send_resolved": False}],
+            },
+        ],
+    }
+
+
+def alertmanager_dir(config: StackConfig) -> Path:
+    return config.run_dir / "alertmanager"
+
+
+def _prepare_alertmanager(config: StackConfig) -> None:
+    if not shutil.which("prometheus-alertmanager"):
+        raise RuntimeError("Alertmanager is missing: run `make system-deps`")
+    folder = alertmanager_dir(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    receiver = f"http://127.0.0.1:{config.alert_receiver_port}{PATH}"
+    document = alertmanager_config(receiver, os.environ.get(ENV_GROUP_WAIT, "30s"))
+    (folder / "alertmanager.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def alertmanager(config: StackConfig) -> Service:
+    folder = alertmanager_dir(config)
+    return Service(
+        name="alertmanager",
+        command=[
+            shutil.which("prometheus-alertmanager") or "prometheus-alertmanager",
+            f"--config.file={folder / 'alertmanager.yml'}",
+            f"--storage.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{config.alertmanager_port}",
+            "--cluster.listen-address=",  # one instance: no gossip port
+        ],
+        health_url=f"{config.alertmanager_url}/-/ready",
+        run_dir=config.run_dir,
+        start_timeout_s=30.0,
+        prepare=partial(_prepare_alertmanager, config),
+    )
