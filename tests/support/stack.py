@@ -35,6 +35,9 @@ def running_test_stack(root: Path) -> Iterator[tuple[StackConfig, Path]]:
         model_metrics_port=free_port(),
         model_alt_metrics_port=free_port(),
         scrape_interval_s=SCRAPE_INTERVAL_S,
+        prefect_port=free_port(),
+        alertmanager_port=free_port(),
+        alert_receiver_port=free_port(),
     )
     photos = make_dataset(root / "photos", per_class=20)
     try:

@@ -1,0 +1,167 @@
+"""Measure the retraining loop on a stack of its own (free ports, a temporary folder): the memory
+of the Prefect processes, each trigger's latency to a flow run, and one retraining from a
+person's trigger to the follower serving the new version. Prints the figures, writes JSON.
+
+Trainings use small settings (`--train-param`) and `promote=force`, so the time measured is the
+loop's own plus a small training; a real training adds its minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from florisense_model.pipeline.prefect_api import PrefectAPI
+from florisense_model.pipeline.store import DataStore
+from florisense_model.stack import lifecycle, supervisor
+from florisense_model.stack.orchestration import prefect_auth
+from florisense_model.stack.s3 import s3_client
+from florisense_model.stack.services import all_services
+from florisense_model.stack.settings import DATA_URI, StackConfig, free_port
+from florisense_model.stack.slots import active_slot
+
+LOOP = {"s3", "mlflow", "alertmanager", "prefect", "alert-receiver", "flows"}
+PORTS = (
+    "mlflow_port", "model_port", "model_alt_port", "web_port", "s3_port", "s3_metrics_port",
+    "prometheus_port", "mtail_port", "model_metrics_port", "model_alt_metrics_port",
+    "nginx_metrics_port", "prefect_port", "alertmanager_port", "alert_receiver_port",
+)  # fmt: skip
+SMALL = {"image_size": "64", "epochs": "2", "fine_tune_epochs": "1", "batch_size": "16"}
+
+
+def _runs_since(api: PrefectAPI, since: datetime) -> list[dict]:
+    body = {
+        "flows": {"name": {"any_": ["retrain"]}},
+        "flow_runs": {"expected_start_time": {"after_": since.isoformat()}},
+    }
+    return api.call("POST", "/flow_runs/filter", body)
+
+
+def _seconds_until(check: Callable[[], bool], timeout_s: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if check():
+            return round(time.monotonic() - started, 2)
+        time.sleep(0.25)
+    raise TimeoutError(f"not within {timeout_s:.0f} s")
+
+
+def _wait_idle(api: PrefectAPI) -> None:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    final = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+    _seconds_until(lambda: all(r["state"]["type"] in final for r in _runs_since(api, since)), 900)
+
+
+def _post_alert(config: StackConfig, name: str) -> None:
+    body = json.dumps([{"labels": {"alertname": name}, "annotations": {}}]).encode()
+    request = urllib.request.Request(
+        f"{config.alertmanager_url}/api/v2/alerts", body, {"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def _memory(config: StackConfig) -> dict[str, float]:
+    found = {}
+    for service in all_services(config):
+        pid = supervisor.running_pid(service)
+        if service.name in ("prefect", "flows", "alert-receiver", "alertmanager") and pid:
+            found[service.name] = supervisor.group_rss_mb(pid)
+    return found
+
+
+def measure(root: Path, photos: Path, train_params: dict[str, str], watch_s: float) -> dict:
+    ports = {name: free_port() for name in PORTS}
+    config = StackConfig(run_dir=root / "run", follow_interval_s=2.0, **ports)
+    os.environ.update(
+        {
+            "FLORISENSE_RETRAIN_PARAMS": json.dumps(train_params | {"promote": "force"}),
+            "FLORISENSE_WATCH_INTERVAL": f"{watch_s:g}",
+            "FLORISENSE_ALERT_GROUP_WAIT": "1s",
+            "FLORISENSE_CACHE_DIR": str(root / "cache"),
+        }
+    )
+    figures: dict = {}
+    try:
+        started = time.monotonic()
+        list(lifecycle.up(config, only=LOOP))
+        figures["loop_start_s"] = round(time.monotonic() - started, 1)
+        api = PrefectAPI(config.prefect_api_url, prefect_auth(config))
+        store = DataStore(s3_client(config), DATA_URI)
+        for folder in sorted(p for p in photos.iterdir() if p.is_dir()):
+            store.add(sorted(folder.iterdir()), folder.name, [folder.name], log=lambda _: None)
+        figures["memory_idle_mb"] = _memory(config)
+
+        # A person: the API call a click or `florisense retrain` makes, to the run running.
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        run = api.run_deployment({"force": True, "reason": "benchmark"})
+        figures["person_to_running_s"] = _seconds_until(
+            lambda: api.flow_run(run["id"])["state"]["type"] in ("RUNNING", "COMPLETED"), 120
+        )
+        figures["memory_training_mb"] = _memory(config)
+        final = api.wait(run["id"], 900)
+        figures["first_retraining_state"] = final["state"]["type"]
+        list(lifecycle.up(config))  # the model server, nginx and the follower now
+
+        # Drift: an alert posted as Prometheus would, to a flow run created.
+        _wait_idle(api)
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        _post_alert(config, "ConfidenceDrift")
+        figures["drift_alert_to_run_s"] = _seconds_until(lambda: bool(_runs_since(api, since)), 120)
+        _wait_idle(api)
+
+        # A person, to the follower serving the version that run registers.
+        served = active_slot(config)["version"]
+        run = api.run_deployment({"force": True, "reason": "benchmark"})
+        started = time.monotonic()
+        _seconds_until(lambda: active_slot(config)["version"] not in (None, served), 900)
+        figures["person_to_served_s"] = round(time.monotonic() - started, 1)
+        figures["served_version"] = active_slot(config)["version"]
+        _wait_idle(api)
+
+        # New photos: the upload to a flow run created (bounded by the watcher's interval).
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        for label in ("dandelion", "grass"):
+            files = sorted((photos / label).iterdir())
+            extra = root / "extra" / label
+            extra.mkdir(parents=True, exist_ok=True)
+            for index, path in enumerate(files[:10]):
+                copy = extra / f"{index}{path.suffix}"
+                copy.write_bytes(path.read_bytes() + b"\0" * (index + 1))  # new bytes, same photo
+            store.add(sorted(extra.iterdir()), label, [label], log=lambda _: None)
+        figures["watch_interval_s"] = watch_s
+        figures["new_photos_to_run_s"] = _seconds_until(lambda: bool(_runs_since(api, since)), 300)
+        _wait_idle(api)
+    finally:
+        lifecycle.down(config)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("photos", type=Path, help="a folder of class sub-folders (20+ a class)")
+    parser.add_argument("--out", type=Path, default=Path("test-artifacts/retraining.json"))
+    parser.add_argument("--watch-interval", type=float, default=10.0)
+    parser.add_argument(
+        "--train-param", action="append", default=[], metavar="NAME=VALUE",
+        help="an MLproject parameter for every training (default: small settings)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    params = dict(p.split("=", 1) for p in args.train_param) or SMALL
+    with tempfile.TemporaryDirectory(prefix="florisense-retraining-") as root:
+        figures = measure(Path(root), args.photos, params, args.watch_interval)
+    figures |= {"train_params": params, "measured": datetime.now(UTC).isoformat()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    for name, value in figures.items():
+        print(f"{name:>24}: {value}")
+
+
+if __name__ == "__main__":
+    main()
