@@ -11,6 +11,7 @@ import warnings
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 
 from florisense_model.config import PRODUCTION_ALIAS, PRODUCTION_STAGE, REGISTERED_MODEL_NAME
 
@@ -28,8 +29,14 @@ def version_in_stage(client: MlflowClient, name: str, stage: str) -> ModelVersio
 def current_production(
     client: MlflowClient, name: str = REGISTERED_MODEL_NAME
 ) -> ModelVersion | None:
-    """The version in stage Production (the one `models:/name/Production` serves), if any."""
-    return version_in_stage(client, name, PRODUCTION_STAGE)
+    """The version in stage Production (the one `models:/name/Production` serves), if any; None
+    also before the model's first version is registered."""
+    try:
+        return version_in_stage(client, name, PRODUCTION_STAGE)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
 
 
 def production_version(tracking_uri: str) -> str | None:
@@ -38,12 +45,7 @@ def production_version(tracking_uri: str) -> str | None:
     with urllib.request.urlopen(f"{tracking_uri}/health", timeout=5):
         pass
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        version = current_production(client)
-    except Exception as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc):
-            return None
-        raise
+    version = current_production(client)
     return version.version if version else None
 
 

@@ -56,9 +56,7 @@ def _add(args: argparse.Namespace) -> int:
     from florisense_model.pipeline.store import open_store
 
     store = open_store(args.uri)
-    known = set(CLASSES) | set(store.manifest().counts())
-    if args.new_class:
-        known.add(args.label)
+    known = set(CLASSES) | ({args.label} if args.new_class else set())
     # Every file of a folder, not only those named like photos: each refused one gets its line.
     files = [f for p in map(Path, args.paths) for f in (files_under(p) if p.is_dir() else [p])]
     missing = [str(f) for f in files if not f.is_file()]
@@ -67,7 +65,7 @@ def _add(args: argparse.Namespace) -> int:
     report = store.add(files, args.label, known)
     print(
         f"{len(report.uploaded)} added, {len(report.skipped)} already there, "
-        f"{len(report.refused)} refused; dataset now {store.manifest().digest}"
+        f"{len(report.refused)} refused; dataset now {report.digest}"
     )
     return 1 if report.refused else 0
 
@@ -77,11 +75,12 @@ def _seed(args: argparse.Namespace) -> int:
     from florisense_model.training.sources import resolve_data_dir
 
     store = open_store(args.uri)
-    if store.manifest().entries:
-        print(f"{store.uri} already holds a dataset ({store.manifest().digest}): nothing to seed")
+    manifest = store.manifest()
+    if manifest.entries:  # checked before resolving the folder, which may download photos
+        print(f"{store.uri} already holds a dataset ({manifest.digest}): nothing to seed")
         return 0
     report = seed(store, resolve_data_dir(args.folder))
-    print(f"seeded {store.uri}: {len(report.uploaded)} photos, dataset {store.manifest().digest}")
+    print(f"seeded {store.uri}: {len(report.uploaded)} photos, dataset {report.digest}")
     return 0
 
 

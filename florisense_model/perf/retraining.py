@@ -36,14 +36,6 @@ PORTS = (
 SMALL = {"image_size": "64", "epochs": "2", "fine_tune_epochs": "1", "batch_size": "16"}
 
 
-def _runs_since(api: PrefectAPI, since: datetime) -> list[dict]:
-    body = {
-        "flows": {"name": {"any_": ["retrain"]}},
-        "flow_runs": {"expected_start_time": {"after_": since.isoformat()}},
-    }
-    return api.call("POST", "/flow_runs/filter", body)
-
-
 def _seconds_until(check: Callable[[], bool], timeout_s: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
@@ -56,15 +48,21 @@ def _seconds_until(check: Callable[[], bool], timeout_s: float) -> float:
 def _wait_idle(api: PrefectAPI) -> None:
     since = datetime.now(UTC) - timedelta(hours=1)
     final = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
-    _seconds_until(lambda: all(r["state"]["type"] in final for r in _runs_since(api, since)), 900)
-
-
-def _post_alert(config: StackConfig, name: str) -> None:
-    body = json.dumps([{"labels": {"alertname": name}, "annotations": {}}]).encode()
-    request = urllib.request.Request(
-        f"{config.alertmanager_url}/api/v2/alerts", body, {"Content-Type": "application/json"}
+    _seconds_until(
+        lambda: all(r["state"]["type"] in final for r in api.flow_runs("retrain", since)), 900
     )
-    urllib.request.urlopen(request, timeout=10).close()
+
+
+def post_alert(config: StackConfig, name: str) -> int:
+    """An alert posted to Alertmanager as Prometheus posts it; the HTTP status."""
+    alert = [{"labels": {"alertname": name, "severity": "warning"}, "annotations": {}}]
+    request = urllib.request.Request(
+        f"{config.alertmanager_url}/api/v2/alerts",
+        json.dumps(alert).encode(),
+        {"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
 
 
 def _memory(config: StackConfig) -> dict[str, float]:
@@ -112,8 +110,10 @@ def measure(root: Path, photos: Path, train_params: dict[str, str], watch_s: flo
         # Drift: an alert posted as Prometheus would, to a flow run created.
         _wait_idle(api)
         since = datetime.now(UTC) - timedelta(seconds=1)
-        _post_alert(config, "ConfidenceDrift")
-        figures["drift_alert_to_run_s"] = _seconds_until(lambda: bool(_runs_since(api, since)), 120)
+        post_alert(config, "ConfidenceDrift")
+        figures["drift_alert_to_run_s"] = _seconds_until(
+            lambda: bool(api.flow_runs("retrain", since)), 120
+        )
         _wait_idle(api)
 
         # A person, to the follower serving the version that run registers.
@@ -136,7 +136,9 @@ def measure(root: Path, photos: Path, train_params: dict[str, str], watch_s: flo
                 copy.write_bytes(path.read_bytes() + b"\0" * (index + 1))  # new bytes, same photo
             store.add(sorted(extra.iterdir()), label, [label], log=lambda _: None)
         figures["watch_interval_s"] = watch_s
-        figures["new_photos_to_run_s"] = _seconds_until(lambda: bool(_runs_since(api, since)), 300)
+        figures["new_photos_to_run_s"] = _seconds_until(
+            lambda: bool(api.flow_runs("retrain", since)), 300
+        )
         _wait_idle(api)
     finally:
         lifecycle.down(config)

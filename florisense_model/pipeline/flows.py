@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,6 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from florisense_model.config import REGISTERED_MODEL_NAME
 from florisense_model.pipeline.manifest import DATASET_DIGEST_TAG, Manifest
 from florisense_model.pipeline.store import open_store
 from florisense_model.registry import current_production
@@ -51,22 +49,10 @@ def snapshot_dataset(run_dir: Path) -> tuple[Manifest, Path]:
     return manifest, path
 
 
-def production_version(client: MlflowClient):
-    """The Production version, or None (also before the first version is registered)."""
-    from mlflow.exceptions import RestException
-
-    try:
-        return current_production(client, REGISTERED_MODEL_NAME)
-    except RestException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-
-
 @task
 def production_now(tracking_uri: str) -> Production | None:
     client = MlflowClient(tracking_uri)
-    version = production_version(client)
+    version = current_production(client)
     if version is None:
         return None
     run = client.get_run(version.run_id)
@@ -120,10 +106,9 @@ def trained_run(client: MlflowClient, flow_run_id: str):
     return runs[0] if runs else None
 
 
-def report(client: MlflowClient, run, production: Production | None, tracking_uri: str) -> str:
-    """The flow run's summary (a Markdown artifact too): version, gate, metrics, links."""
-    versions = client.search_model_versions(f"run_id = '{run.info.run_id}'")
-    version = versions[0] if versions else None
+def report(run, version, production: Production | None, tracking_uri: str) -> str:
+    """The flow run's summary (a Markdown artifact too): the version `run` registered (or None),
+    the gate's decision, the metrics beside Production's, links."""
     tags = version.tags if version else {}
     run_url = f"{tracking_uri}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
     decision = tags.get("gate.decision", "no gate decision")
@@ -186,14 +171,10 @@ def retrain(
     run = trained_run(client, str(flow_run.id))
     if run is None:
         return Failed(message="training ended but no MLflow run carries this flow run's id")
-    summary = report(client, run, production, tracking_uri)
     versions = client.search_model_versions(f"run_id = '{run.info.run_id}'")
+    summary = report(run, versions[0] if versions else None, production, tracking_uri)
     tag_flow_run(
         [f"mlflow-run:{run.info.run_id}"] + [f"model-version:{v.version}" for v in versions]
     )
     logger.info(summary)
     return Completed(message=summary)
-
-
-if __name__ == "__main__":
-    sys.exit("served by florisense_model.pipeline.deployments")

@@ -12,6 +12,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 DEPLOYMENT = "retrain/florisense"
@@ -72,6 +73,15 @@ class PrefectAPI:
     def flow_run(self, run_id: str) -> dict:
         return self.call("GET", f"/flow_runs/{run_id}")
 
+    def flow_runs(self, flow_name: str, since: datetime) -> list[dict]:
+        """The runs of flow `flow_name` expected to start after `since`, oldest first."""
+        body = {
+            "flows": {"name": {"any_": [flow_name]}},
+            "flow_runs": {"expected_start_time": {"after_": since.isoformat()}},
+            "sort": "EXPECTED_START_TIME_ASC",
+        }
+        return self.call("POST", "/flow_runs/filter", body)
+
     def wait(self, run_id: str, timeout_s: float, poll_s: float = 2.0) -> dict:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -82,7 +92,6 @@ class PrefectAPI:
 
     def emit(self, event: str, resource_id: str, payload: dict[str, Any]) -> None:
         """One Prefect event (what automations and deployment triggers react to)."""
-        from datetime import UTC, datetime
         from uuid import uuid4
 
         self.call(

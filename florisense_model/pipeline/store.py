@@ -36,6 +36,7 @@ class AddReport:
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    digest: str = ""  # the dataset's afterwards
 
 
 class DataStore:
@@ -79,17 +80,19 @@ class DataStore:
         log: Callable[[str], None] = print,
     ) -> AddReport:
         """Upload each photo under <label>/ unless it fails the training checks (one line each),
-        is already in the dataset (said so), or `label` is not one of `known_classes`. Each
-        object is written whole by one PUT, so an interruption leaves no half photo."""
+        is already in the dataset (said so), or `label` is neither one of `known_classes` nor a
+        class the dataset has. Each object is written whole by one PUT, so an interruption
+        leaves no half photo."""
         from florisense_model.training.data import photo_problem  # the model's checks (Pillow)
 
-        known = sorted(set(known_classes))
+        manifest = self.manifest()
+        known = sorted(set(known_classes) | set(manifest.counts()))
         if label not in known:
             raise ValueError(
                 f"unknown class {label!r}: the dataset's classes are {', '.join(known)} "
                 "(a new class needs --new-class)"
             )
-        current = {e.sha256: e for e in self.manifest().entries}
+        current = {e.sha256: e for e in manifest.entries}
         report = AddReport()
 
         def say(bucket: list[str], line: str) -> None:
@@ -123,6 +126,9 @@ class DataStore:
             )
             current[sha] = Entry(key, label, sha, len(data))
             say(report.uploaded, f"{path}: added as {key}")
+        report.digest = Manifest(
+            self.uri, tuple(sorted(current.values(), key=lambda e: e.key))
+        ).digest
         return report
 
     def materialise(self, manifest: Manifest, folder: Path) -> Path:
@@ -185,6 +191,7 @@ def seed(store: DataStore, folder: Path, log: Callable[[str], None] = print) -> 
         report = store.add(files, label, classes, log=lambda line: None)
         for name in ("uploaded", "skipped", "refused"):
             getattr(total, name).extend(getattr(report, name))
+        total.digest = report.digest
         for line in report.refused:
             log(line)
         log(f"{label}: {len(report.uploaded)} photos added")

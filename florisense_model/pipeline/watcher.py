@@ -16,9 +16,9 @@ from prefect import flow, get_run_logger
 from prefect.events import emit_event
 from prefect.variables import Variable
 
-from florisense_model.pipeline.flows import production_version
 from florisense_model.pipeline.manifest import Manifest
 from florisense_model.pipeline.store import open_store
+from florisense_model.registry import current_production
 
 PHOTOS_EVENT = "florisense.photos.arrived"
 PHOTOS_RESOURCE = "florisense.data.labelled"
@@ -32,7 +32,7 @@ def min_new() -> int:
 
 def production_hashes(client: MlflowClient) -> frozenset[str]:
     """The photos Production was trained on (its run's manifest); none without a manifest."""
-    version = production_version(client)
+    version = current_production(client)
     if version is None:
         return frozenset()
     with tempfile.TemporaryDirectory() as folder:

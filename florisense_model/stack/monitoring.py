@@ -17,7 +17,7 @@ import yaml
 
 from florisense_model.stack.files import write_atomically
 from florisense_model.stack.settings import PROJECT, StackConfig
-from florisense_model.stack.supervisor import Service
+from florisense_model.stack.supervisor import Service, require_tool
 
 MONITORING = PROJECT / "deploy" / "monitoring"
 ALERT_RULES = MONITORING / "prometheus" / "alerts.yml"
@@ -166,13 +166,6 @@ def nginx_metrics_log(config: StackConfig) -> Path:
     return config.run_dir / "logs" / "nginx-metrics.log"
 
 
-def _require(tool: str) -> None:
-    if shutil.which(tool) is None:
-        raise RuntimeError(
-            f"{tool} is not installed: run `make system-deps` (Debian package {tool})"
-        )
-
-
 def mtail_server(config: StackConfig) -> Service:
     """mtail over nginx's metrics log: exact request counts by route and status."""
     log = nginx_metrics_log(config)
@@ -199,7 +192,7 @@ def mtail_server(config: StackConfig) -> Service:
 
 
 def _prepare_mtail(log: Path) -> None:
-    _require("mtail")
+    require_tool("mtail")
     log.parent.mkdir(parents=True, exist_ok=True)
     log.touch()  # mtail follows only the files that exist when it starts
 
@@ -224,7 +217,7 @@ def prometheus_server(config: StackConfig) -> Service:
 
 
 def _prepare_prometheus(config: StackConfig) -> None:
-    _require("prometheus")
+    require_tool("prometheus")
     write_prometheus_config(config)
 
 

@@ -16,7 +16,7 @@ from florisense_model.pipeline.alert_receiver import DRIFT_ALERTS, PATH
 from florisense_model.stack.credentials import stored_secret
 from florisense_model.stack.services import PROXIED_ARTIFACTS_ENV
 from florisense_model.stack.settings import ORCHESTRATION_ENV, PROJECT, StackConfig
-from florisense_model.stack.supervisor import Service
+from florisense_model.stack.supervisor import Service, require_tool
 
 PREFECT_USER = "florisense"
 # How long Alertmanager gathers alerts of a group before it notifies (tests: a second).
@@ -72,41 +72,47 @@ def prefect_server(config: StackConfig) -> Service:
     )
 
 
-def flows_server(config: StackConfig) -> Service:
-    """`serve()` of retrain/florisense and watch-photos/florisense: runs the flows."""
+def _pipeline_module(
+    config: StackConfig, name: str, module: str, *args: str, **service: object
+) -> Service:
+    """`python -m florisense_model.pipeline.<module>` in Prefect's environment, the package
+    from the source tree, as a Prefect client."""
     return Service(
-        name="flows",
+        name=name,
         command=[
             str(ORCHESTRATION_ENV / "bin" / "python"),
             "-m",
-            "florisense_model.pipeline.deployments",
+            f"florisense_model.pipeline.{module}",
+            *args,
         ],
-        health_url=None,
         run_dir=config.run_dir,
-        env=PROXIED_ARTIFACTS_ENV
-        | config.as_env()
-        | prefect_client_env(config)
-        | {"MLFLOW_TRACKING_URI": config.tracking_uri, "PYTHONPATH": str(PROJECT)},
-        start_timeout_s=5.0,
+        env=prefect_client_env(config) | {"PYTHONPATH": str(PROJECT)} | service.pop("env", {}),
         prepare=_require_orchestration_env,
+        **service,
+    )
+
+
+def flows_server(config: StackConfig) -> Service:
+    """`serve()` of retrain/florisense and watch-photos/florisense: runs the flows."""
+    return _pipeline_module(
+        config,
+        "flows",
+        "deployments",
+        health_url=None,
+        env=PROXIED_ARTIFACTS_ENV | config.as_env() | {"MLFLOW_TRACKING_URI": config.tracking_uri},
+        start_timeout_s=5.0,
     )
 
 
 def alert_receiver(config: StackConfig) -> Service:
-    return Service(
-        name="alert-receiver",
-        command=[
-            str(ORCHESTRATION_ENV / "bin" / "python"),
-            "-m",
-            "florisense_model.pipeline.alert_receiver",
-            "--port",
-            str(config.alert_receiver_port),
-        ],
+    return _pipeline_module(
+        config,
+        "alert-receiver",
+        "alert_receiver",
+        "--port",
+        str(config.alert_receiver_port),
         health_url=f"http://127.0.0.1:{config.alert_receiver_port}/healthz",
-        run_dir=config.run_dir,
-        env=prefect_client_env(config) | {"PYTHONPATH": str(PROJECT)},
         start_timeout_s=20.0,
-        prepare=_require_orchestration_env,
     )
 
 
@@ -142,8 +148,7 @@ def alertmanager_dir(config: StackConfig) -> Path:
 
 
 def _prepare_alertmanager(config: StackConfig) -> None:
-    if not shutil.which("prometheus-alertmanager"):
-        raise RuntimeError("Alertmanager is missing: run `make system-deps`")
+    require_tool("prometheus-alertmanager")
     folder = alertmanager_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     receiver = f"http://127.0.0.1:{config.alert_receiver_port}{PATH}"

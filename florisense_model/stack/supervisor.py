@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -44,6 +45,14 @@ class Service:
     @property
     def log_file(self) -> Path:
         return self.run_dir / "logs" / f"{self.name}.log"
+
+
+def require_tool(tool: str) -> None:
+    """Refuse to start a service whose program (a Debian package of that name) is missing."""
+    if shutil.which(tool) is None:
+        raise RuntimeError(
+            f"{tool} is not installed: run `make system-deps` (Debian package {tool})"
+        )
 
 
 def running_pid(service: Service) -> int | None:

@@ -8,12 +8,12 @@ import json
 import os
 import subprocess
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from mlflow import MlflowClient
 
+from florisense_model.perf.retraining import post_alert
 from florisense_model.pipeline.manifest import DATASET_DIGEST_TAG
 from florisense_model.pipeline.prefect_api import PrefectAPI
 from florisense_model.pipeline.store import DataStore
@@ -86,12 +86,7 @@ def retrain(config: StackConfig, *args: str) -> subprocess.CompletedProcess:
 
 
 def runs_of_retrain(config: StackConfig, since: datetime) -> list[dict]:
-    body = {
-        "flows": {"name": {"any_": ["retrain"]}},
-        "flow_runs": {"expected_start_time": {"after_": since.isoformat()}},
-        "sort": "EXPECTED_START_TIME_ASC",
-    }
-    return api(config).call("POST", "/flow_runs/filter", body)
+    return api(config).flow_runs("retrain", since)
 
 
 def wait_for_runs(config, since, count, final=True, timeout=600) -> list[dict]:
@@ -165,24 +160,13 @@ def test_new_photos_start_a_run_by_themselves(loop, tmp_path):
     assert len(runs_of_retrain(config, since)) == 1
 
 
-def post_alert(config: StackConfig, name: str) -> None:
-    alert = [{"labels": {"alertname": name, "severity": "warning"}, "annotations": {}}]
-    request = urllib.request.Request(
-        f"{config.alertmanager_url}/api/v2/alerts",
-        json.dumps(alert).encode(),
-        {"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-
-
 def test_a_drift_alert_starts_a_run_and_target_down_does_not(loop):
     config, _ = loop
     since = datetime.now(UTC) - timedelta(seconds=1)
-    post_alert(config, "TargetDown")
+    assert post_alert(config, "TargetDown") == 200
     time.sleep(8)
     assert runs_of_retrain(config, since) == []
-    post_alert(config, "ConfidenceDrift")
+    assert post_alert(config, "ConfidenceDrift") == 200
     (run,) = wait_for_runs(config, since, 1, final=False, timeout=120)
     assert run["parameters"]["reason"] == "drift alert ConfidenceDrift"
 
