@@ -103,13 +103,14 @@ serving-env: .venv-serve/.installed  ## .venv-serve: mlflow-skinny, onnxruntime,
 	touch $@
 
 # Prefect's own environment: it pins FastAPI below the project's, so it never enters .venv. The
-# flows need only Prefect, the MLflow client and boto3 (pinned in pyproject.toml); training runs
-# in .venv (`mlflow run`), and the package comes from the source tree (PYTHONPATH).
-orchestration-env: .venv-orchestrate/.installed  ## .venv-orchestrate: prefect, mlflow-skinny, boto3 (pinned)
+# flows need only Prefect, the MLflow client and boto3 (pinned in pyproject.toml), and the tests
+# prefect-kubernetes (they build the Kubernetes work pool's Jobs with its own code); training
+# runs in .venv (`mlflow run`), and the package comes from the source tree (PYTHONPATH).
+orchestration-env: .venv-orchestrate/.installed  ## .venv-orchestrate: prefect, prefect-kubernetes, mlflow-skinny, boto3 (pinned)
 
 .venv-orchestrate/.installed: pyproject.toml $(VENV)/.installed
 	$(BIN)/uv venv --quiet --allow-existing --python $(BIN)/python .venv-orchestrate
-	$(BIN)/python florisense_model/pins.py pyproject.toml prefect mlflow-skinny boto3 > .venv-orchestrate/requirements.txt
+	$(BIN)/python florisense_model/pins.py pyproject.toml prefect prefect-kubernetes mlflow-skinny boto3 > .venv-orchestrate/requirements.txt
 	$(BIN)/uv pip install --quiet --compile-bytecode --python .venv-orchestrate/bin/python -r .venv-orchestrate/requirements.txt
 	touch $@
 

@@ -2,16 +2,23 @@
 together are rendered by the real Kustomize (`kubectl kustomize`), every object is checked
 against the Kubernetes API schema offline (kubernetes-validate, strict: an unknown field
 fails), and the things that must agree are checked on what Kustomize makes of the files: ports,
-probes, Service selectors, NetworkPolicies, the follower's rights, the nginx template's
-variables, the Secrets the operator creates. No cluster runs here: nothing is applied."""
+probes, Service selectors, NetworkPolicies, the follower's and the Prefect worker's rights, the
+nginx template's variables, the Secrets the operator creates. The work pool's base job template
+is checked as the Job it makes, by hand and by prefect-kubernetes itself, and registered on a
+real Prefect server with the worker's and the registration Job's own commands. No cluster runs
+here: nothing is applied."""
 
 from __future__ import annotations
 
+import ast
 import copy
+import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +26,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from florisense_model.pins import pinned_versions
 from florisense_model.stack.nginx import TEMPLATE
+from florisense_model.stack.settings import ARTIFACT_BUCKET, DATA_BUCKET, ORCHESTRATION_ENV
 from tests.support.project import ROOT
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -27,7 +36,12 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 WEB_DOCKERFILE = ROOT / "docker" / "web.Dockerfile"
 KSERVE_FILE = KUBERNETES / "kserve" / "inferenceservice.yaml"
 JOB_FILES = sorted((KUBERNETES / "jobs").glob("*.yaml"))
+# The work pool's base job template, and the SQL that makes Prefect's database (compose's too).
+JOB_TEMPLATE_FILE = KUBERNETES / "base" / "prefect" / "base-job-template.json"
+PREFECT_SQL_FILE = KUBERNETES / "base" / "prefect" / "prefect-database.sql"
+DEPLOYMENTS_MODULE = ROOT / "florisense_model" / "pipeline" / "deployments.py"
 NAMESPACE = "florisense"
+WORK_POOL = "florisense"
 # The schemas checked against: the kubectl here (1.32) and the newest kubernetes-validate ships.
 SCHEMA_VERSIONS = ("1.32", "1.37")
 # Every Secret a pod may read, with its keys. The operator creates them (README, "Kubernetes");
@@ -36,21 +50,45 @@ SECRETS = {
     "florisense-s3": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
     "florisense-postgres": {"password"},
     "florisense-mlflow-auth": {"admin-password", "flask-secret-key"},  # component mlflow-auth
+    "florisense-prefect": {"auth-string", "database-password"},
 }
-OUR_IMAGES = {"florisense/mlflow:local", "florisense/model-server:local", "florisense/web:local"}
+PROJECT_IMAGE = "florisense/project:local"
+OUR_IMAGES = {
+    "florisense/mlflow:local", "florisense/model-server:local", "florisense/web:local",
+    PROJECT_IMAGE,
+}  # fmt: skip
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job"}
 # Who may open a connection to whom (NetworkPolicy), as (peer, port) per workload. "*" is
 # anyone; a peer in another namespace is written "ns:<its namespaceSelector>/<podSelector>".
 EXPECTED_INGRESS = {
     "web": {("*", 8080)},
     "model-server": {("web", 5001), ("ns:{}/app.kubernetes.io/name=prometheus", 9101)},
-    "mlflow": {("model-server", 5050), ("follower", 5050), ("trainer", 5050)},
-    "minio": {("mlflow", 9000), ("create-bucket", 9000)},
-    "postgres": {("mlflow", 5432)},
+    "mlflow": {("model-server", 5050), ("follower", 5050), ("trainer", 5050), ("flow-run", 5050)},
+    "minio": {("mlflow", 9000), ("create-bucket", 9000), ("trainer", 9000), ("flow-run", 9000)},
+    "postgres": {("mlflow", 5432), ("prefect-server", 5432)},
+    "prefect-server": {
+        ("prefect-worker", 4200), ("register-deployments", 4200), ("alert-receiver", 4200),
+        ("flow-run", 4200),
+    },
+    "alert-receiver": {("ns:{}/app.kubernetes.io/name=alertmanager", 9095)},
     "follower": set(),
     "create-bucket": set(),
     "trainer": set(),
-}
+    "prefect-worker": set(),
+    "register-deployments": set(),
+    "flow-run": set(),  # the worker's Jobs, from the work pool's template
+}  # fmt: skip
+# What prefect-kubernetes's worker and its observer call (base/prefect-worker.yaml).
+WORKER_RULES = [
+    {"apiGroups": ["batch"], "resources": ["jobs"],
+     "verbs": ["create", "get", "list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+]  # fmt: skip
+# Prefect's validator wants these in the pod spec (its default template has them there); they
+# are not PodSpec fields: the API server drops them with a warning, the strict schema refuses them.
+PREFECT_POD_FIELDS = {"parallelism": 1, "completions": 1}
+PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 
 
 def kustomize(directory: Path) -> list[dict]:
@@ -107,8 +145,29 @@ def renders(base, combined) -> dict[str, list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def jobs() -> list[dict]:
-    return [doc for path in JOB_FILES for doc in yaml.safe_load_all(path.read_text()) if doc]
+def template() -> dict:
+    return json.loads(JOB_TEMPLATE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def flow_run_job(template) -> dict:
+    """A flow run's Job as the template makes it, with the variables' defaults (prefect-kubernetes's
+    own rendering is checked below), without the two fields Prefect adds to the pod spec."""
+    values = variable_defaults(template) | {
+        "name": "flow-run",
+        "image": PROJECT_IMAGE,
+        "command": ["prefect", "flow-run", "execute"],
+    }
+    job = fill(template["job_configuration"]["job_manifest"], values)
+    job["metadata"]["name"] = "flow-run"  # the worker sets generateName; a name for messages
+    return without_prefect_pod_fields(job)
+
+
+@pytest.fixture(scope="module")
+def jobs(flow_run_job) -> list[dict]:
+    """The Jobs applied beside the base: the files in jobs/, and a flow run of the work pool."""
+    files = [doc for path in JOB_FILES for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [*files, flow_run_job]
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +225,44 @@ def container_port(container: dict, port: int | str) -> int | None:
         if port in (declared["containerPort"], declared.get("name")):
             return declared["containerPort"]
     return None
+
+
+def variable_defaults(template: dict) -> dict:
+    return {
+        name: schema["default"]
+        for name, schema in template["variables"]["properties"].items()
+        if schema.get("default") is not None
+    }
+
+
+_MISSING = object()
+
+
+def fill(node: object, values: dict) -> object:
+    """Prefect's templating, for what the template uses: a string that is one placeholder becomes
+    the variable's value, a placeholder within text its text; a key without a value is left out."""
+    if isinstance(node, dict):
+        filled = {key: fill(value, values) for key, value in node.items()}
+        return {key: value for key, value in filled.items() if value is not _MISSING}
+    if isinstance(node, list):
+        return [fill(item, values) for item in node]
+    if isinstance(node, str):
+        whole = PLACEHOLDER.fullmatch(node)
+        if whole:
+            return values.get(whole.group(1), _MISSING)
+        return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), node)
+    return node
+
+
+def placeholders(node: object) -> set[str]:
+    return set(PLACEHOLDER.findall(json.dumps(node)))
+
+
+def without_prefect_pod_fields(job: dict) -> dict:
+    job = copy.deepcopy(job)
+    spec = job["spec"]["template"]["spec"]
+    assert {name: spec.pop(name, None) for name in PREFECT_POD_FIELDS} == PREFECT_POD_FIELDS
+    return job
 
 
 def walk(node: object, key: str) -> Iterator[dict]:
@@ -312,16 +409,16 @@ def test_nothing_runs_as_root(renders, jobs):
                 assert container.get("volumeMounts"), where
 
 
-def test_only_the_follower_holds_a_kubernetes_api_token(renders):
-    for name, docs in renders.items():
+def test_only_the_follower_and_the_prefect_worker_hold_a_kubernetes_api_token(renders, jobs):
+    for name, docs in [*renders.items(), ("jobs", jobs)]:
         holders = {
             w["metadata"]["name"]
             for w in workloads(docs).values()
             if pod_spec(w).get("automountServiceAccountToken") is not False
         }
-        assert holders == {"follower"}, name
-        account = find(docs, "ServiceAccount", "florisense-follower")
-        assert account["automountServiceAccountToken"] is False  # mounted by its pod only
+        assert holders == ({"follower", "prefect-worker"} if name != "jobs" else set()), name
+        for account in [d for d in docs if d["kind"] == "ServiceAccount"]:
+            assert account["automountServiceAccountToken"] is False  # mounted by its pod only
 
 
 def test_images_are_ours_built_here_or_pinned_like_compose(renders, compose):
@@ -335,10 +432,23 @@ def test_images_are_ours_built_here_or_pinned_like_compose(renders, compose):
     assert {base_images[image] for image in ours} == {"IfNotPresent"}
     minikube = [c for w in workloads(renders["overlays/minikube"]).values() for c in containers(w)]
     assert {c["imagePullPolicy"] for c in minikube if c["image"] in OUR_IMAGES} == {"Never"}
+    # The flow runs' Jobs too: the pool's template cannot be patched, the registration can.
+    (register,) = [c for c in minikube if c["name"] == "register"]
+    assert register["command"][-2:] == ["--image-pull-policy", "Never"]
     third_party = set(base_images) - ours
-    assert third_party == {compose[s]["image"] for s in ("minio", "create-bucket", "postgres")}
+    server = compose["prefect-server"]["image"]
+    assert third_party == {
+        *(compose[s]["image"] for s in ("minio", "create-bucket", "postgres")),
+        server,
+        f"{server}-kubernetes",  # the same official image, with prefect-kubernetes
+    }
+    # Prefect's version is the one .venv-orchestrate and the project image pin.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    prefect = pinned_versions(project["optional-dependencies"]["orchestrate"])["prefect"]
+    assert server == f"prefecthq/prefect:{prefect}-python3.11"
     assert compose["mlflow"]["image"] == "florisense/mlflow:local"
     assert compose["model-server"]["image"] == "florisense/model-server:local"
+    assert compose["alert-receiver"]["image"] == PROJECT_IMAGE
 
 
 # --- ports, probes, Services --------------------------------------------------------------------
@@ -346,12 +456,16 @@ def test_images_are_ours_built_here_or_pinned_like_compose(renders, compose):
 
 def test_ports_are_compose_ports(base, compose):
     mlflow = " ".join(compose["mlflow"]["command"])
+    prefect = " ".join(compose["prefect-server"]["command"])
+    receiver = " ".join(compose["alert-receiver"]["command"])
     expected = {
         "mlflow": int(re.search(r"--port (\d+)", mlflow).group(1)),
         "model-server": int(compose["web"]["environment"]["MODEL_SERVER"].split(":")[1]),
         "web": int(compose["web"]["environment"]["LISTEN"]),
         "minio": int(compose["mlflow"]["environment"]["MLFLOW_S3_ENDPOINT_URL"].split(":")[-1]),
         "postgres": int(re.search(r"@postgres:(\d+)/", mlflow).group(1)),
+        "prefect-server": int(re.search(r"--port (\d+)", prefect).group(1)),
+        "alert-receiver": int(re.search(r"--port (\d+)", receiver).group(1)),
     }
     assert expected == {
         "mlflow": 5050,
@@ -359,6 +473,8 @@ def test_ports_are_compose_ports(base, compose):
         "web": 8080,
         "minio": 9000,
         "postgres": 5432,
+        "prefect-server": 4200,
+        "alert-receiver": 9095,
     }
     for service, port in expected.items():
         ports = find(base, "Service", service)["spec"]["ports"]
@@ -396,6 +512,14 @@ def test_probes_use_declared_ports_and_the_right_paths(renders):
         "readinessProbe": "/minio/health/ready",
         "livenessProbe": "/minio/health/live",
     }
+    # Prefect answers these two without its login; /api/ready also asks the database.
+    assert paths["prefect-server"] == {
+        "startupProbe": "/api/health",
+        "readinessProbe": "/api/ready",
+        "livenessProbe": "/api/health",
+    }
+    assert paths["prefect-worker"] == {"livenessProbe": "/health"}  # --with-healthcheck
+    assert paths["alert-receiver"] == {"readinessProbe": "/healthz", "livenessProbe": "/healthz"}
     server = pod_spec(workloads(renders["base"])["model-server"])["containers"][0]
     startup = server["startupProbe"]
     # The first start waits for a first trained version: at least 20 minutes.
@@ -560,9 +684,12 @@ def test_tracking_server_matches_compose_and_keeps_the_password_out_of_the_uri(b
 def test_the_external_components_remove_what_they_replace(renders):
     external_s3 = renders["overlays/external-s3"]
     assert "minio" not in yaml.safe_dump_all(external_s3)
-    assert not [d for d in external_s3 if d["kind"] == "Job"]
+    assert [d["metadata"]["name"] for d in external_s3 if d["kind"] == "Job"] == [
+        "register-deployments"
+    ]
     config = find(external_s3, "ConfigMap", "florisense-config")["data"]
     assert config["MLFLOW_S3_ENDPOINT_URL"].startswith("https://")
+    assert config["FLORISENSE_S3_URL"] == config["MLFLOW_S3_ENDPOINT_URL"]  # the data bucket
     mlflow = pod_spec(find(external_s3, "Deployment", "mlflow"))["containers"][0]
     assert "AWS_DEFAULT_REGION" in env_of(mlflow)
     combined = renders["all-components"]
@@ -678,6 +805,481 @@ def test_the_web_image_holds_what_the_pod_serves(base, compose):
     # The build context sends nginx/ (only its node_modules are left out).
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "nginx" not in ignored and "nginx/html" not in ignored
+
+
+# --- the retraining loop: Prefect's server, the work pool and its flow runs ---------------------
+
+# Run in .venv-orchestrate (Prefect and prefect-kubernetes, pinned): a flow run's Job as the
+# worker makes it, from the template and a deployment's job variables, with the worker's own
+# settings in the environment; and what its observer watches. Prints JSON.
+PREFECT_KUBERNETES_SCRIPT = """
+import asyncio, json, sys, uuid
+from datetime import datetime, timezone
+from prefect.client.schemas.objects import Flow, FlowRun
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect.flows import load_flow_from_entrypoint
+from prefect_kubernetes.settings import KubernetesSettings
+from prefect_kubernetes.worker import KubernetesWorker, KubernetesWorkerJobConfiguration
+
+given = json.load(sys.stdin)
+
+async def main():
+    job = await KubernetesWorkerJobConfiguration.from_template_and_values(
+        given["template"], given["variables"]
+    )
+    flow = Flow(id=uuid.uuid4(), name=given["flow"])
+    deployment = DeploymentResponse(
+        id=uuid.uuid4(), name="florisense", flow_id=flow.id, updated=datetime.now(timezone.utc)
+    )
+    run = FlowRun(id=uuid.uuid4(), name="a-flow-run", flow_id=flow.id, deployment_id=deployment.id)
+    job.prepare_for_flow_run(run, deployment, flow, worker_name="prefect-worker")
+    settings = KubernetesSettings()
+    worker = settings.worker
+    if worker.api_auth_string_secret_name and worker.api_auth_string_secret_key:  # as _create_job
+        await KubernetesWorker(work_pool_name="florisense")._replace_env_variable_with_secret(
+            "PREFECT_API_AUTH_STRING", job,
+            worker.api_auth_string_secret_name, worker.api_auth_string_secret_key,
+        )
+    loaded = given.get("entrypoint") and load_flow_from_entrypoint(given["entrypoint"]).name
+    print(json.dumps({
+        "manifest": job.job_manifest,
+        "observer_namespaces": sorted(settings.observer.namespaces),
+        "flow": loaded,
+    }))
+
+asyncio.run(main())
+"""
+FAKE_SECRET = "fake-secret-value"
+
+
+def generated_config_map(docs: list[dict], name: str) -> dict:
+    """A ConfigMap of Kustomize's configMapGenerator: its name ends in a hash of its content."""
+    found = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap"
+        and re.fullmatch(rf"{name}-[a-z0-9]{{10}}", d["metadata"]["name"])
+    ]
+    assert len(found) == 1, name
+    return found[0]
+
+
+def mounted_file(docs: list[dict], workload: dict, container: dict, path: str) -> str:
+    """The text a container reads at `path`, from the ConfigMap volume mounted at its folder."""
+    folder, filename = path.rsplit("/", 1)
+    volumes = {v["name"]: v for v in pod_spec(workload)["volumes"]}
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == folder)
+    name = volumes[mount["name"]]["configMap"]["name"]
+    config_map = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name)
+    return config_map["data"][filename]
+
+
+def resolved_env(container: dict, config: dict[str, str]) -> dict[str, str]:
+    """A container's environment as the kubelet would give it (Secrets: a fake value)."""
+    env = {}
+    for name, item in env_of(container).items():
+        source = item.get("valueFrom", {})
+        if "value" in item:
+            env[name] = item["value"]
+        elif "configMapKeyRef" in source:
+            env[name] = config[source["configMapKeyRef"]["key"]]
+        elif "secretKeyRef" in source:
+            env[name] = FAKE_SECRET
+        elif source.get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
+            env[name] = NAMESPACE
+        else:
+            raise AssertionError(f"{container['name']}: {name}: {item}")
+    return env
+
+
+def quantity(value: str) -> float:
+    units = {"m": 1e-3, "Mi": 2**20, "Gi": 2**30}
+    unit = next((u for u in units if value.endswith(u)), "")
+    return float(value.removesuffix(unit)) * units.get(unit, 1)
+
+
+def watcher_job_variables() -> dict[str, str]:
+    """deployments.py's WATCHER_JOB_VARIABLES (read from the source: Prefect is not in .venv)."""
+    tree = ast.parse(DEPLOYMENTS_MODULE.read_text())
+    node = next(
+        n
+        for n in tree.body
+        if isinstance(n, ast.Assign) and [t.id for t in n.targets] == ["WATCHER_JOB_VARIABLES"]
+    )
+    return ast.literal_eval(node.value)
+
+
+def flow_run_jobs(template: dict, variables: dict, worker_env: dict, **given) -> dict:
+    """PREFECT_KUBERNETES_SCRIPT's answer, in a folder of its own (Prefect reads a .env there)."""
+    python = ORCHESTRATION_ENV / "bin" / "python"
+    assert python.is_file(), f"no {python}: `make orchestration-env`"
+    found = subprocess.run(
+        [str(python), "-c", "import prefect_kubernetes"], capture_output=True, text=True
+    )
+    assert found.returncode == 0, (
+        f"prefect-kubernetes is not installed in {ORCHESTRATION_ENV} (pyproject.toml's "
+        "`orchestrate` extra pins it; the Makefile's orchestration-env must name it)"
+    )
+    with tempfile.TemporaryDirectory(prefix="florisense-worker-") as home:
+        result = subprocess.run(
+            [str(python), "-c", PREFECT_KUBERNETES_SCRIPT],
+            input=json.dumps({"template": template, "variables": variables, **given}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=home,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "HOME": home, **worker_env},
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_prefect_server_has_a_database_of_its_own_and_no_password_in_a_url(renders, base, compose):
+    deployment = find(base, "Deployment", "prefect-server")
+    spec = pod_spec(deployment)
+    container = spec["containers"][0]
+    env, values = env_of(container), env_values(container)
+    assert container["args"] == compose["prefect-server"]["command"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two servers at once
+    # The database in parts, the password from the Secret: no connection URL, nothing in a URL.
+    assert values["PREFECT_SERVER_DATABASE_DRIVER"] == "postgresql+asyncpg"
+    assert not [n for n in env if "CONNECTION_URL" in n]
+    assert not [v for v in values.values() if re.search(r"://[^/]*@", v)]
+    for name, key in (("HOST", "PGHOST"), ("PORT", "PGPORT")):
+        ref = env[f"PREFECT_SERVER_DATABASE_{name}"]["valueFrom"]["configMapKeyRef"]
+        assert ref == {"name": "florisense-config", "key": key}
+    secret = {"name": "florisense-prefect", "key": "database-password"}
+    assert env["PREFECT_SERVER_DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == secret
+    for name in ("PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING"):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "florisense-prefect", "key": "auth-string"}, name
+    # The CLI in the pod (`kubectl exec deploy/prefect-server -- prefect ...`) reaches this server.
+    assert values["PREFECT_API_URL"] == f"http://127.0.0.1:{container_port(container, 'http')}/api"
+    # Offline, as the no-Docker stack and compose.
+    assert values["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert values["PREFECT_SERVER_UI_V2_ENABLED"] == "false"
+    for variable in ("PREFECT_SERVER_ANALYTICS_ENABLED", "PREFECT_SERVER_UI_V2_ENABLED"):
+        assert compose["prefect-server"]["environment"][variable] == values[variable]
+    # What Prefect writes is on the emptyDir (its UI's files, its home).
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = [(m["mountPath"], volumes[m["name"]]) for m in container["volumeMounts"]]
+    for variable in ("PREFECT_SERVER_UI_STATIC_DIRECTORY", "PREFECT_HOME", "HOME"):
+        assert [v for path, v in mounts if values[variable].startswith(path) and "emptyDir" in v]
+
+    # Its role and database: created by the init container, as the admin, with the SQL that
+    # compose runs too; the role and database the server logs in with are the ones it creates.
+    init = spec["initContainers"][0]
+    statefulset = find(base, "StatefulSet", "postgres")
+    assert init["image"] == pod_spec(statefulset)["containers"][0]["image"]
+    script = " ".join(init["args"])
+    path = re.search(r"psql -v ON_ERROR_STOP=1 -q -f (\S+)$", script).group(1)
+    sql = mounted_file(base, deployment, init, path)
+    assert sql == PREFECT_SQL_FILE.read_text()
+
+    mount = f"./{PREFECT_SQL_FILE.relative_to(ROOT)}:/prefect-database.sql:ro"
+    assert mount in compose["create-prefect-database"]["volumes"]  # the same file in compose
+    assert "\\getenv prefect_password PREFECT_DB_PASSWORD" in sql  # never on a command line
+    assert re.findall(r"CREATE ROLE (\w+) LOGIN", sql) == [values["PREFECT_SERVER_DATABASE_USER"]]
+    database = re.search(r"CREATE DATABASE (\w+) OWNER (\w+)", sql).groups()
+    assert database == (
+        values["PREFECT_SERVER_DATABASE_NAME"],
+        values["PREFECT_SERVER_DATABASE_USER"],
+    )
+    assert values["PREFECT_SERVER_DATABASE_USER"] != "mlflow"
+    init_env = env_of(init)
+    assert init_env["PGUSER"]["valueFrom"]["configMapKeyRef"]["key"] == "PGUSER"  # the admin
+    assert init_env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "florisense-postgres",
+        "key": "password",
+    }
+    assert init_env["PREFECT_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == secret
+
+    # A database of your own (external-postgres): no init container (its owner may not create
+    # roles), TLS.
+    combined = pod_spec(find(renders["all-components"], "Deployment", "prefect-server"))
+    assert not combined.get("initContainers")
+    assert "database-sql" not in {v["name"] for v in combined["volumes"]}
+    tls = env_values(combined["containers"][0])
+    assert tls["PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_ENABLED"] == "true"
+
+
+def test_the_prefect_worker_may_only_run_the_flow_runs_jobs(renders, template):
+    for name, docs in renders.items():
+        role = find(docs, "Role", "florisense-prefect-worker")
+        assert role["rules"] == WORKER_RULES, name
+        binding = find(docs, "RoleBinding", "florisense-prefect-worker")
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "florisense-prefect-worker",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "florisense-prefect-worker", "namespace": NAMESPACE}
+        ]
+        worker = find(docs, "Deployment", "prefect-worker")
+        spec = pod_spec(worker)
+        assert spec["serviceAccountName"] == "florisense-prefect-worker"
+        container = spec["containers"][0]
+        args = container["args"]
+        assert args[:3] == ["prefect", "worker", "start"]
+        for option, value in (("--pool", WORK_POOL), ("--type", "kubernetes")):
+            assert args[args.index(option) + 1] == value
+        assert args[args.index("--install-policy") + 1] == "never"  # read-only root, offline
+        values = env_values(container)
+        # The flow runs get the login as a reference to the Secret, never its value.
+        reference = (
+            values["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME"],
+            values["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY"],
+        )
+        auth = env_of(container)["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]
+        assert (auth["name"], auth["key"]) == reference
+        # Its observer watches its own namespace, where the template starts the Jobs.
+        namespaces = env_of(container)["PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES"]
+        assert namespaces["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+        assert template["job_configuration"]["namespace"] == worker["metadata"]["namespace"]
+        assert values["PREFECT_WORKER_WEBSERVER_PORT"] == str(container_port(container, "health"))
+        # The init container writes the template from the ConfigMap into the pool.
+        init = spec["initContainers"][0]
+        assert init["image"] == container["image"]
+        assert init["args"][:4] == ["prefect", "work-pool", "create", WORK_POOL]
+        assert init["args"][init["args"].index("--type") + 1] == "kubernetes"
+        assert "--overwrite" in init["args"]
+        path = init["args"][init["args"].index("--base-job-template") + 1]
+        assert mounted_file(docs, worker, init, path) == JOB_TEMPLATE_FILE.read_text()
+        generated_config_map(docs, "prefect-base-job-template")
+
+
+def test_the_deployments_are_registered_on_the_pool_as_jobs_of_the_project_image(renders, compose):
+    for name, docs in renders.items():
+        job = find(docs, "Job", "register-deployments")
+        container = pod_spec(job)["containers"][0]
+        command = container["command"]
+        assert command[:3] == [
+            "/opt/orchestrate/bin/python",
+            "-m",
+            "florisense_model.pipeline.deployments",
+        ]
+        assert command[command.index("--work-pool") + 1] == WORK_POOL
+        # Each flow run's Job runs the image this Job runs (Kustomize rewrites only the latter).
+        assert command[command.index("--image") + 1] == container["image"] == PROJECT_IMAGE, name
+        config = find(docs, "ConfigMap", "florisense-config")["data"]
+        service = find(docs, "Service", "prefect-server")
+        assert config["PREFECT_API_URL"] == (
+            f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}/api"
+        )
+        for client in (
+            container,
+            pod_spec(find(docs, "Deployment", "alert-receiver"))["containers"][0],
+        ):
+            env = env_of(client)
+            assert (
+                env["PREFECT_API_URL"]["valueFrom"]["configMapKeyRef"]["key"] == "PREFECT_API_URL"
+            )
+            assert env["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"] == {
+                "name": "florisense-prefect",
+                "key": "auth-string",
+            }
+    receiver = pod_spec(find(renders["base"], "Deployment", "alert-receiver"))["containers"][0]
+    assert receiver["command"] == compose["alert-receiver"]["command"]
+    assert receiver["image"] == PROJECT_IMAGE
+
+
+def test_create_bucket_makes_the_artifact_and_the_data_buckets(base):
+    script = " ".join(pod_spec(find(base, "Job", "create-bucket"))["containers"][0]["args"])
+    made = re.findall(r"mc mb --ignore-existing florisense/([\w-]+)", script)
+    assert made == [ARTIFACT_BUCKET, DATA_BUCKET]
+
+
+def test_the_base_job_template_makes_the_train_jobs_pod(template, flow_run_job, jobs, base):
+    configuration = template["job_configuration"]
+    variables = template["variables"]["properties"]
+    # Every placeholder is a declared variable, and every variable is used.
+    assert placeholders(configuration) == set(variables)
+    assert configuration["namespace"] == flow_run_job["metadata"]["namespace"] == NAMESPACE
+    # Strictly a Job of the schema, once Prefect's two pod-spec fields are left out (the API
+    # server drops them); with them, the strict check refuses exactly those.
+    for version in SCHEMA_VERSIONS:
+        kubernetes_validate.validate(flow_run_job, version, strict=True)
+    raw = copy.deepcopy(flow_run_job)
+    raw["spec"]["template"]["spec"] |= PREFECT_POD_FIELDS
+    with pytest.raises(kubernetes_validate.ValidationError, match=r"parallelism|completions"):
+        kubernetes_validate.validate(raw, SCHEMA_VERSIONS[0], strict=True)
+
+    train = find(jobs, "Job", "train-first-version")
+    pod, train_pod = pod_spec(flow_run_job), pod_spec(train)
+    for field in ("securityContext", "volumes", "automountServiceAccountToken", "restartPolicy"):
+        assert pod[field] == train_pod[field], field
+    container, trainer = pod["containers"][0], train_pod["containers"][0]
+    assert container["name"] == "prefect-job"  # Prefect's validator requires it
+    assert "command" not in container  # the image has no entrypoint: args are the command
+    for field in ("securityContext", "resources", "volumeMounts", "image", "imagePullPolicy"):
+        assert container[field] == trainer[field], field
+    assert flow_run_job["spec"]["backoffLimit"] == 0  # Prefect retries, not Kubernetes
+    assert flow_run_job["spec"]["ttlSecondsAfterFinished"] > 0
+    assert flow_run_job["spec"]["activeDeadlineSeconds"] > 0  # a stuck run frees its slot
+    # The NetworkPolicies' labels are on the pod; Prefect would replace app.kubernetes.io/name
+    # and part-of with its own unless the labels variable sets them.
+    labels = pod_labels(flow_run_job)
+    assert variables["labels"]["default"].items() <= labels.items()
+    assert {
+        "florisense.io/mlflow-client",
+        "florisense.io/s3-client",
+        "florisense.io/prefect-client",
+    } <= {key for key, value in labels.items() if value == "true"}
+    # Prefect's settings come from the worker; a secret only as a reference; what the flows read.
+    env = env_of(container)
+    assert not [n for n in env if n.startswith("PREFECT_")]
+    config = find(base, "ConfigMap", "florisense-config")["data"]
+    for variable in ("MLFLOW_TRACKING_URI", "FLORISENSE_S3_URL"):
+        assert env[variable]["valueFrom"]["configMapKeyRef"]["key"] in config
+    assert config["MLFLOW_TRACKING_URI"] == env_values(trainer)["MLFLOW_TRACKING_URI"]
+    assert env["FLORISENSE_S3_URL"] == env_of(trainer)["FLORISENSE_S3_URL"]
+    for variable in ("S3_ACCESS_KEY", "S3_SECRET_KEY"):
+        assert env[variable] == env_of(trainer)[variable]
+        assert env[variable]["valueFrom"]["secretKeyRef"]["name"] == "florisense-s3"
+    # With the mlflow-auth component, the flow runs log in as admin; without it, no password.
+    password = env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert password == {"name": "florisense-mlflow-auth", "key": "admin-password", "optional": True}
+    run_dir = env_values(container)["FLORISENSE_RUN_DIR"]
+    assert [m for m in container["volumeMounts"] if run_dir.startswith(m["mountPath"] + "/")]
+    # The watcher's smaller job only lowers the defaults.
+    smaller = watcher_job_variables()
+    assert set(smaller) == {"cpu_request", "cpu_limit", "memory_request", "memory_limit"}
+    for name, value in smaller.items():
+        assert 0 < quantity(value) <= quantity(variables[name]["default"]), name
+
+
+def test_prefect_kubernetes_makes_the_jobs_the_network_policies_admit(base, template):
+    worker = pod_spec(find(base, "Deployment", "prefect-worker"))["containers"][0]
+    config = find(base, "ConfigMap", "florisense-config")["data"]
+    worker_env = resolved_env(worker, config)
+    for flow, variables in (
+        ("retrain", {"image": PROJECT_IMAGE}),
+        ("watch-photos", {"image": PROJECT_IMAGE, **watcher_job_variables()}),
+    ):
+        made = flow_run_jobs(template, variables, worker_env, flow=flow)
+        assert made["observer_namespaces"] == [NAMESPACE]
+        job = made["manifest"]
+        assert FAKE_SECRET not in json.dumps(job), "a secret's value is written into the Job"
+        job = without_prefect_pod_fields(job) | {"metadata": job["metadata"] | {"name": "flow-run"}}
+        for version in SCHEMA_VERSIONS:
+            kubernetes_validate.validate(job, version, strict=True)
+        container = pod_spec(job)["containers"][0]
+        env = env_of(container)
+        assert env["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"] == {
+            "name": "florisense-prefect",
+            "key": "auth-string",
+        }
+        assert env["PREFECT_API_URL"]["value"] == config["PREFECT_API_URL"]
+        assert env["S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "florisense-s3"
+        assert container["args"] == ["prefect", "flow-run", "execute"]
+        assert container["image"] == PROJECT_IMAGE
+        expected = variable_defaults(template) | variables
+        assert container["resources"] == {
+            "requests": {"cpu": expected["cpu_request"], "memory": expected["memory_request"]},
+            "limits": {"cpu": expected["cpu_limit"], "memory": expected["memory_limit"]},
+        }
+        # After Prefect's own labels, the pod still passes the policies of the three servers.
+        assert pod_labels(job)["app.kubernetes.io/name"] == "flow-run"
+        docs = [*base, job]
+        for server, port in (("mlflow", 5050), ("minio", 9000), ("prefect-server", 4200)):
+            assert ("flow-run", port) in admitted(docs, workloads(docs)[server]), server
+
+
+@pytest.mark.integration
+def test_the_worker_and_the_registration_job_commands_against_a_real_prefect_server(
+    base, jobs, template, tmp_path
+):
+    """The worker's init container and register-deployments, their own commands run from
+    .venv-orchestrate against a real Prefect server (the no-Docker stack's, on a free port): the
+    pool holds the template, both deployments are on it with the serve() triggers and limits, and
+    their flows load by module path from another working directory."""
+    from florisense_model.pipeline.prefect_api import PrefectAPI
+    from florisense_model.stack import lifecycle
+    from florisense_model.stack.orchestration import prefect_client_env
+    from tests.support.stack import free_port_config
+
+    config = free_port_config(tmp_path)
+    worker = find(base, "Deployment", "prefect-worker")
+    init = pod_spec(worker)["initContainers"][0]
+    register = pod_spec(find(base, "Job", "register-deployments"))["containers"][0]
+    # The ConfigMap's file where the init container reads it.
+    path = init["args"][init["args"].index("--base-job-template") + 1]
+    local = tmp_path / "etc" / Path(path).name
+    local.parent.mkdir()
+    local.write_text(mounted_file(base, worker, init, path))
+    elsewhere = tmp_path / "workdir"  # neither the repository nor the image's /app
+    elsewhere.mkdir()
+    try:
+        list(lifecycle.up(config, only={"prefect"}))
+        client = prefect_client_env(config)
+        env = {"PATH": os.environ["PATH"], **client}
+        create = [str(ORCHESTRATION_ENV / "bin" / "prefect"), *init["args"][1:]]
+        create[create.index(path)] = str(local)
+        for _ in range(2):  # at every start of the worker: created, then updated
+            done = subprocess.run(create, env=env, cwd=elsewhere, capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        command = [str(ORCHESTRATION_ENV / "bin" / "python"), *register["command"][1:]]
+        done = subprocess.run(
+            command,
+            # The image's PYTHONPATH; this test's own Prefect home, not the pod's /tmp/prefect.
+            env=env
+            | env_values(register)
+            | {"PYTHONPATH": str(ROOT), "PREFECT_HOME": str(tmp_path / "prefect-home")},
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+        api = PrefectAPI(client["PREFECT_API_URL"], client["PREFECT_API_AUTH_STRING"])
+        pool = api.call("GET", f"/work_pools/{WORK_POOL}")
+        assert pool["type"] == "kubernetes"
+        assert pool["base_job_template"] == template
+        deployments = {
+            api.call("GET", f"/flows/{d['flow_id']}")["name"]: d
+            for d in api.call("POST", "/deployments/filter", {})
+        }
+        assert set(deployments) == {"retrain", "watch-photos"}
+        automations = api.call("POST", "/automations/filter", {})
+        worker_env = resolved_env(
+            pod_spec(worker)["containers"][0], find(base, "ConfigMap", "florisense-config")["data"]
+        )
+        for flow, deployment in deployments.items():
+            assert deployment["name"] == "florisense"
+            assert deployment["work_pool_name"] == WORK_POOL
+            assert deployment["job_variables"]["image"] == PROJECT_IMAGE
+            assert deployment["pull_steps"] == [] and deployment["path"] is None
+            assert deployment["global_concurrency_limit"]["limit"] == 1
+            assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+            # What the worker makes of the server's template and this deployment's variables.
+            made = flow_run_jobs(
+                pool["base_job_template"],
+                deployment["job_variables"],
+                worker_env,
+                flow=flow,
+                entrypoint=deployment["entrypoint"],
+            )
+            assert made["flow"] == flow  # loaded by module path, from another folder
+            pod = pod_spec(made["manifest"])
+            resources = pod["containers"][0]["resources"]
+            if flow == "watch-photos":
+                assert resources["limits"]["memory"] == watcher_job_variables()["memory_limit"]
+                assert [s["schedule"]["interval"] for s in deployment["schedules"]] == [300.0]
+            else:
+                train = find(jobs, "Job", "train-first-version")
+                assert resources == pod_spec(train)["containers"][0]["resources"]
+                assert deployment["schedules"] == []  # FLORISENSE_RETRAIN_CRON is empty
+                triggers = [
+                    a for a in automations
+                    if deployment["id"] in json.dumps(a["actions"])
+                ]  # fmt: skip
+                expected = {"florisense.photos.arrived", "florisense.drift.detected"}
+                assert {e for a in triggers for e in a["trigger"]["expect"]} == expected
+    finally:
+        lifecycle.down(config)
 
 
 # --- the KServe example -------------------------------------------------------------------------
