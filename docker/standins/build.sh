@@ -39,11 +39,12 @@ debian_base() {
   rm -rf "$rootfs"
 }
 
-standin() {
+standin() {  # TAG DOCKERFILE [docker build options]
   local tag=$1 dockerfile=$2
+  shift 2
   exists "$tag" && { echo "== $tag: present"; return; }
   echo "== stand-in $tag ($dockerfile)"
-  docker build -q -t "$tag" -f "$here/$dockerfile" "$here" >/dev/null
+  docker build -q "$@" -t "$tag" -f "$here/$dockerfile" "$here" >/dev/null
 }
 
 started=$(date +%s)
@@ -58,6 +59,11 @@ standin postgres:16.6-bookworm postgres.Dockerfile
 standin quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z minio.Dockerfile
 standin quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z mc.Dockerfile
 standin prom/prometheus:v3.13.4 prometheus.Dockerfile
+standin prom/alertmanager:v0.34.0 alertmanager.Dockerfile
+# Prefect's server image: the tag names the version, which the stand-in installs from PyPI.
+prefect_image=$(sed -n 's/^ *image: *\(prefecthq\/prefect:[^ #]*\).*/\1/p' "$project/docker-compose.yml" | head -1)
+prefect_version=${prefect_image#prefecthq/prefect:}
+standin "$prefect_image" prefect.Dockerfile --build-arg "PREFECT_VERSION=${prefect_version%%-*}"
 # debian:bookworm-slim (our mtail image's base): the debootstrap base above, which is Debian
 # bookworm too, only not slimmed.
 exists debian:bookworm-slim || docker tag florisense-standin/debian:bookworm debian:bookworm-slim

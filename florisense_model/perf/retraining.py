@@ -24,15 +24,10 @@ from florisense_model.stack import lifecycle, supervisor
 from florisense_model.stack.orchestration import prefect_auth
 from florisense_model.stack.s3 import s3_client
 from florisense_model.stack.services import all_services
-from florisense_model.stack.settings import DATA_URI, StackConfig, free_port
+from florisense_model.stack.settings import DATA_URI, StackConfig
 from florisense_model.stack.slots import active_slot
 
 LOOP = {"s3", "mlflow", "alertmanager", "prefect", "alert-receiver", "flows"}
-PORTS = (
-    "mlflow_port", "model_port", "model_alt_port", "web_port", "s3_port", "s3_metrics_port",
-    "prometheus_port", "mtail_port", "model_metrics_port", "model_alt_metrics_port",
-    "nginx_metrics_port", "prefect_port", "alertmanager_port", "alert_receiver_port",
-)  # fmt: skip
 SMALL = {"image_size": "64", "epochs": "2", "fine_tune_epochs": "1", "batch_size": "16"}
 
 
@@ -53,11 +48,11 @@ def _wait_idle(api: PrefectAPI) -> None:
     )
 
 
-def post_alert(config: StackConfig, name: str) -> int:
+def post_alert(alertmanager_url: str, name: str) -> int:
     """An alert posted to Alertmanager as Prometheus posts it; the HTTP status."""
     alert = [{"labels": {"alertname": name, "severity": "warning"}, "annotations": {}}]
     request = urllib.request.Request(
-        f"{config.alertmanager_url}/api/v2/alerts",
+        f"{alertmanager_url}/api/v2/alerts",
         json.dumps(alert).encode(),
         {"Content-Type": "application/json"},
     )
@@ -75,8 +70,7 @@ def _memory(config: StackConfig) -> dict[str, float]:
 
 
 def measure(root: Path, photos: Path, train_params: dict[str, str], watch_s: float) -> dict:
-    ports = {name: free_port() for name in PORTS}
-    config = StackConfig(run_dir=root / "run", follow_interval_s=2.0, **ports)
+    config = StackConfig.on_free_ports(root / "run", follow_interval_s=2.0)
     os.environ.update(
         {
             "FLORISENSE_RETRAIN_PARAMS": json.dumps(train_params | {"promote": "force"}),
@@ -110,7 +104,7 @@ def measure(root: Path, photos: Path, train_params: dict[str, str], watch_s: flo
         # Drift: an alert posted as Prometheus would, to a flow run created.
         _wait_idle(api)
         since = datetime.now(UTC) - timedelta(seconds=1)
-        post_alert(config, "ConfidenceDrift")
+        post_alert(config.alertmanager_url, "ConfidenceDrift")
         figures["drift_alert_to_run_s"] = _seconds_until(
             lambda: bool(api.flow_runs("retrain", since)), 120
         )

@@ -110,7 +110,9 @@ def report(run, version, production: Production | None, tracking_uri: str) -> st
     """The flow run's summary (a Markdown artifact too): the version `run` registered (or None),
     the gate's decision, the metrics beside Production's, links."""
     tags = version.tags if version else {}
-    run_url = f"{tracking_uri}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    # The UI as a browser reaches it (compose: the published port, not the service name).
+    ui = os.environ.get("FLORISENSE_MLFLOW_UI_URL") or tracking_uri
+    run_url = f"{ui}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
     decision = tags.get("gate.decision", "no gate decision")
     reason = tags.get("gate.reason", "")
     rows = [

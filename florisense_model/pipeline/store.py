@@ -178,12 +178,16 @@ def open_store(uri: str | None = None) -> DataStore:
     return DataStore(s3_client(StackConfig.from_env()), uri or DATA_URI)
 
 
-def seed(store: DataStore, folder: Path, log: Callable[[str], None] = print) -> AddReport | None:
+def seed(
+    store: DataStore, folder: Path, log: Callable[[str], None] = print, top_up: bool = False
+) -> AddReport | None:
     """A first dataset from a folder of class sub-folders, only while the bucket holds none
-    (so a newcomer's first model is trained from the bucket like every later one)."""
+    (so a newcomer's first model is trained from the bucket like every later one); `top_up`:
+    also when it holds some (photos already there are skipped), so a seed that was cut off
+    half-way is completed before the first version trains."""
     from florisense_model.photos import class_folders
 
-    if store.manifest().entries:
+    if store.manifest().entries and not top_up:
         return None
     classes = class_folders(folder)
     total = AddReport()

@@ -59,6 +59,7 @@ COMPOSE_TARGETS = Targets(
     rule_files=("/etc/prometheus/alerts.yml",),
     mlflow_user="admin",  # docker/basic_auth.ini
     mlflow_password_file="/tmp/mlflow-password",  # written from the environment at start
+    alertmanager="alertmanager:9093",
 )
 
 
@@ -222,6 +223,15 @@ def _prepare_prometheus(config: StackConfig) -> None:
 
 
 if __name__ == "__main__":
-    # `python -m florisense_model.stack.monitoring`: rewrite compose's copy after a change here.
+    # `python -m florisense_model.stack.monitoring`: rewrite compose's copies after a change
+    # here or in orchestration.alertmanager_config.
+    from florisense_model.stack import orchestration
+
     COMPOSE_CONFIG.write_text(render(COMPOSE_TARGETS, 15.0))
-    print(f"wrote {COMPOSE_CONFIG.relative_to(PROJECT)}")
+    alertmanager = orchestration.COMPOSE_ALERTMANAGER_CONFIG
+    alertmanager.parent.mkdir(parents=True, exist_ok=True)
+    alertmanager.write_text(
+        orchestration.render_alertmanager_config(orchestration.COMPOSE_RECEIVER_URL)
+    )
+    for path in (COMPOSE_CONFIG, alertmanager):
+        print(f"wrote {path.relative_to(PROJECT)}")

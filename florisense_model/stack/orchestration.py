@@ -19,6 +19,12 @@ from florisense_model.stack.settings import ORCHESTRATION_ENV, PROJECT, StackCon
 from florisense_model.stack.supervisor import Service, require_tool
 
 PREFECT_USER = "florisense"
+# Compose's copy of Alertmanager's configuration (python -m florisense_model.stack.monitoring
+# writes it; a test keeps it equal to what alertmanager_config gives).
+COMPOSE_ALERTMANAGER_CONFIG = (
+    PROJECT / "deploy" / "monitoring" / "alertmanager" / "alertmanager.compose.yml"
+)
+COMPOSE_RECEIVER_URL = f"http://alert-receiver:9095{PATH}"
 # How long Alertmanager gathers alerts of a group before it notifies (tests: a second).
 ENV_GROUP_WAIT = "FLORISENSE_ALERT_GROUP_WAIT"
 
@@ -92,15 +98,28 @@ def _pipeline_module(
     )
 
 
+def runner_health_env(port: int) -> dict[str, str]:
+    """serve()'s own health page (off by default): it answers once the deployments are
+    registered, and fails once the runner misses its polls."""
+    return {
+        "PREFECT_RUNNER_SERVER_ENABLE": "true",
+        "PREFECT_RUNNER_SERVER_HOST": "127.0.0.1",
+        "PREFECT_RUNNER_SERVER_PORT": str(port),
+    }
+
+
 def flows_server(config: StackConfig) -> Service:
     """`serve()` of retrain/florisense and watch-photos/florisense: runs the flows."""
     return _pipeline_module(
         config,
         "flows",
         "deployments",
-        health_url=None,
-        env=PROXIED_ARTIFACTS_ENV | config.as_env() | {"MLFLOW_TRACKING_URI": config.tracking_uri},
-        start_timeout_s=5.0,
+        health_url=f"http://127.0.0.1:{config.flows_port}/health",
+        env=PROXIED_ARTIFACTS_ENV
+        | config.as_env()
+        | {"MLFLOW_TRACKING_URI": config.tracking_uri}
+        | runner_health_env(config.flows_port),
+        start_timeout_s=90.0,
     )
 
 
@@ -143,6 +162,10 @@ def alertmanager_config(receiver_url: str, group_wait: str = "30s") -> dict:
     }
 
 
+def render_alertmanager_config(receiver_url: str, group_wait: str = "30s") -> str:
+    return yaml.safe_dump(alertmanager_config(receiver_url, group_wait), sort_keys=False)
+
+
 def alertmanager_dir(config: StackConfig) -> Path:
     return config.run_dir / "alertmanager"
 
@@ -152,8 +175,8 @@ def _prepare_alertmanager(config: StackConfig) -> None:
     folder = alertmanager_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     receiver = f"http://127.0.0.1:{config.alert_receiver_port}{PATH}"
-    document = alertmanager_config(receiver, os.environ.get(ENV_GROUP_WAIT, "30s"))
-    (folder / "alertmanager.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    group_wait = os.environ.get(ENV_GROUP_WAIT, "30s")
+    (folder / "alertmanager.yml").write_text(render_alertmanager_config(receiver, group_wait))
 
 
 def alertmanager(config: StackConfig) -> Service:

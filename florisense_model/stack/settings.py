@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 # The interpreter's bin folder: mlflow, rclone and python of the same environment.
 BIN = Path(sys.executable).parent
@@ -52,17 +53,26 @@ class StackConfig:
     model_alt_metrics_port: int = 0
     scrape_interval_s: float = 15.0
     metrics_target_host: str = "127.0.0.1"
-    # The retraining loop (pipeline/): Prefect's server and UI, Alertmanager, and the receiver
-    # that turns its drift alerts into Prefect events.
+    # The retraining loop (pipeline/): Prefect's server and UI, Alertmanager, the receiver that
+    # turns its drift alerts into Prefect events, and the health page of the process that serves
+    # the flows (it answers once the deployments are registered).
     prefect_port: int = 4200
     alertmanager_port: int = 9093
     alert_receiver_port: int = 9095
+    flows_port: int = 4201
 
     def slot_port(self, slot: str) -> int:
         return _slot_port(slot, self.model_port, self.model_alt_port)
 
     def slot_metrics_port(self, slot: str) -> int:
         return _slot_port(slot, self.model_metrics_port, self.model_alt_metrics_port)
+
+    @classmethod
+    def on_free_ports(cls, run_dir: Path, **settings: Any) -> StackConfig:
+        """A stack under `run_dir` with every service on a port free now (test stacks and
+        benchmarks, beside a developer's own stack on the default ports)."""
+        ports = {f.name: free_port() for f in fields(cls) if f.name.endswith("_port")}
+        return cls(run_dir=run_dir, **(ports | settings))
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -88,6 +98,7 @@ class StackConfig:
             prefect_port=int(os.environ.get("FLORISENSE_PREFECT_PORT", "4200")),
             alertmanager_port=int(os.environ.get("FLORISENSE_ALERTMANAGER_PORT", "9093")),
             alert_receiver_port=int(os.environ.get("FLORISENSE_ALERT_RECEIVER_PORT", "9095")),
+            flows_port=int(os.environ.get("FLORISENSE_FLOWS_PORT", "4201")),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -114,6 +125,7 @@ class StackConfig:
             "FLORISENSE_PREFECT_PORT": str(self.prefect_port),
             "FLORISENSE_ALERTMANAGER_PORT": str(self.alertmanager_port),
             "FLORISENSE_ALERT_RECEIVER_PORT": str(self.alert_receiver_port),
+            "FLORISENSE_FLOWS_PORT": str(self.flows_port),
         }
 
     @property

@@ -1,6 +1,8 @@
-"""Compose's trainer: train and register a first version when the registry has no Production
-version yet; otherwise say so and stop, so that `docker compose up` never retrains by itself.
-Training again is asked for: `docker compose run --rm trainer mlflow run . --env-manager local`."""
+"""Compose's trainer (and Kubernetes' train-first-version Job): when the registry has no
+Production version yet, seed the data bucket from the photos (once: only while it is empty) and
+train and register a first version from the bucket, like every later retraining; otherwise say
+so and stop, so that `docker compose up` never retrains by itself. Later versions come from the
+retraining flow (`florisense retrain`, or Prefect's UI)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ import sys
 from florisense_model import registry
 from florisense_model.cli import run_cli
 from florisense_model.config import REGISTERED_MODEL_NAME
+from florisense_model.pipeline.store import open_store, seed
+from florisense_model.stack.settings import DATA_URI
 from florisense_model.training.sources import resolve_data_dir
 
-TRAIN_AGAIN = "docker compose run --rm trainer mlflow run . --env-manager local"
+# Compose's words (the Kubernetes Job says the same; its README section gives kubectl's).
+TRAIN_AGAIN = "docker compose exec flows florisense retrain --force --wait"
 
 
 def main() -> None:
@@ -32,9 +37,12 @@ def main() -> None:
     print(
         f"no Production version of {REGISTERED_MODEL_NAME} yet: training the first one", flush=True
     )
-    # The photos first: offline without photos this is one clear line, not mlflow's trace.
+    # The photos first: offline without photos this is one clear line, not mlflow's trace. No
+    # Production yet: the bucket gets every photo of the folder it lacks (a first start, or one
+    # whose seeding was cut off), then the first version trains from the bucket.
     photos = resolve_data_dir("", log=lambda line: print(line, flush=True))
-    command = ["mlflow", "run", ".", "--env-manager", "local", "-P", f"data_dir={photos}"]
+    seed(open_store(), photos, log=lambda line: print(line, flush=True), top_up=True)
+    command = ["mlflow", "run", ".", "--env-manager", "local", "-P", f"data_dir={DATA_URI}"]
     sys.stdout.flush()
     os.execvp(command[0], command)
 

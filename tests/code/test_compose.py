@@ -25,13 +25,20 @@ COMPOSE = (
     / "compose"
     / "docker-compose"
 )
-SECRETS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
-ONE_SHOT = {"create-bucket", "trainer"}
+SECRETS = (
+    "S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
+    "PREFECT_API_AUTH_STRING", "PREFECT_DB_PASSWORD",
+)  # fmt: skip
+ONE_SHOT = {"create-bucket", "trainer", "create-prefect-database"}
 TEST_ENV = {
     "S3_ACCESS_KEY": "ci-access",
     "S3_SECRET_KEY": "ci-secret-value",
     "POSTGRES_PASSWORD": "p@ss%w/rd",  # characters that used to corrupt the database URI
     "GRAFANA_ADMIN_PASSWORD": "ci-grafana-password",
+    "PREFECT_API_AUTH_STRING": "florisense:ci-prefect-login",
+    "PREFECT_DB_PASSWORD": "ci-prefect-db-password",
+    "FLORISENSE_PREFECT_PORT": "14200",
+    "FLORISENSE_ALERTMANAGER_PORT": "19093",
     "FLORISENSE_PROMETHEUS_PORT": "19090",
     "FLORISENSE_GRAFANA_PORT": "13000",
     "FLORISENSE_WEB_PORT": "18080",
@@ -139,8 +146,11 @@ def test_start_order_waits_on_health_and_completion_but_the_page_comes_up_at_onc
     assert rendered["web"]["depends_on"] == {
         "model-server": {"condition": "service_started", "required": True}
     }
-    # Prometheus watches from the start (the model server creates the volume they share).
-    assert rendered["prometheus"]["depends_on"] == rendered["web"]["depends_on"]
+    # Prometheus watches from the start (the model server creates the volume they share), and
+    # its alerts go to Alertmanager.
+    assert rendered["prometheus"]["depends_on"] == rendered["web"]["depends_on"] | {
+        "alertmanager": {"condition": "service_started", "required": True}
+    }
 
 
 def test_no_literal_secrets_anywhere(raw):
@@ -167,8 +177,21 @@ def test_ports_follow_the_env_file_and_only_the_web_port_is_public(rendered):
     assert published["minio"] == [("127.0.0.1", "19001", 9001)]
     assert published["prometheus"] == [("127.0.0.1", "19090", 9090)]
     assert published["grafana"] == [("127.0.0.1", "13000", 3000)]
+    assert published["prefect-server"] == [("127.0.0.1", "14200", 4200)]
+    assert published["alertmanager"] == [("127.0.0.1", "19093", 9093)]
+    # The UI finds the API where the browser reaches it: the published port.
+    api = rendered["prefect-server"]["environment"]["PREFECT_SERVER_UI_API_URL"]
+    assert api == "http://127.0.0.1:14200/api"
     for name, ports in published.items():
-        if name not in ("web", "mlflow", "minio", "prometheus", "grafana"):
+        if name not in (
+            "web",
+            "mlflow",
+            "minio",
+            "prometheus",
+            "grafana",
+            "prefect-server",
+            "alertmanager",
+        ):
             assert ports == [], name
 
 
@@ -184,7 +207,7 @@ def test_the_trainer_reads_the_photos_and_weights_folders_named_in_the_env_file(
 def test_data_lives_in_named_volumes(raw):
     assert set(raw["volumes"]) == {
         "minio-data", "postgres-data", "mlflow-auth", "trainer-cache", "nginx-metrics",
-        "model-targets", "prometheus-data", "grafana-data",
+        "model-targets", "prometheus-data", "alertmanager-data", "grafana-data",
     }  # fmt: skip
     assert "prometheus-data:/prometheus" in raw["services"]["prometheus"]["volumes"]
     assert "grafana-data:/var/lib/grafana" in raw["services"]["grafana"]["volumes"]
@@ -209,10 +232,13 @@ def test_tracking_server_settings(rendered):
 def test_credentials_reach_only_the_services_that_need_them(rendered):
     values = {name: TEST_ENV[name] for name in SECRETS}
     allowed = {
-        "S3_ACCESS_KEY": {"minio", "create-bucket", "mlflow"},
-        "S3_SECRET_KEY": {"minio", "create-bucket", "mlflow"},
-        "POSTGRES_PASSWORD": {"postgres", "mlflow"},
+        # The trainer and the flows read and write the data bucket (the photos) directly.
+        "S3_ACCESS_KEY": {"minio", "create-bucket", "mlflow", "trainer", "flows"},
+        "S3_SECRET_KEY": {"minio", "create-bucket", "mlflow", "trainer", "flows"},
+        "POSTGRES_PASSWORD": {"postgres", "mlflow", "create-prefect-database"},
         "GRAFANA_ADMIN_PASSWORD": {"grafana"},
+        "PREFECT_API_AUTH_STRING": {"prefect-server", "flows", "alert-receiver"},
+        "PREFECT_DB_PASSWORD": {"create-prefect-database", "prefect-server"},
     }
     for secret, value in values.items():
         holders = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from florisense_model.stack import monitoring
+from florisense_model.stack import monitoring, orchestration
 from florisense_model.stack.settings import StackConfig
 
 PROMTOOL = shutil.which("promtool")
@@ -58,6 +58,20 @@ def test_compose_mounts_the_configuration_monitoring_py_writes():
     assert monitoring.COMPOSE_CONFIG.read_text() == expected, (
         "run python -m florisense_model.stack.monitoring"
     )
+
+
+def test_compose_mounts_the_alertmanager_configuration_orchestration_writes():
+    path = orchestration.COMPOSE_ALERTMANAGER_CONFIG
+    expected = orchestration.render_alertmanager_config(orchestration.COMPOSE_RECEIVER_URL)
+    assert path.read_text() == expected, "run python -m florisense_model.stack.monitoring"
+    checked = run("amtool", "check-config", str(path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    compose = yaml.safe_load((monitoring.PROJECT / "docker-compose.yml").read_text())
+    mounts = compose["services"]["alertmanager"]["volumes"]
+    mount = f"./{path.relative_to(monitoring.PROJECT)}:/etc/alertmanager/alertmanager.yml:ro"
+    assert mount in mounts
+    receiver = compose["services"]["alert-receiver"]["command"]
+    assert orchestration.COMPOSE_RECEIVER_URL.startswith(f"http://alert-receiver:{receiver[-1]}/")
 
 
 def test_the_no_docker_configuration_is_valid(tmp_path):

@@ -9,9 +9,11 @@ import base64
 import collections
 import json
 import os
+import re
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import mlflow
@@ -21,7 +23,10 @@ import yaml
 from mlflow import MlflowClient
 
 from florisense_model import registry
+from florisense_model.perf.retraining import post_alert
 from florisense_model.photos import class_folders
+from florisense_model.pipeline.manifest import DATASET_DIGEST_TAG
+from florisense_model.pipeline.prefect_api import PrefectAPI
 from florisense_model.stack.settings import free_port
 from tests.support import metrics
 from tests.support.compose import (
@@ -44,6 +49,14 @@ SECRETS = {
     "S3_SECRET_KEY": "s3-secret-for-the-compose-test",
     # '@', '%' and '/' used to corrupt the database URI: the password now travels in PGPASSWORD.
     "POSTGRES_PASSWORD": "p@ss%40w/rd",
+    "PREFECT_API_AUTH_STRING": "florisense:prefect-login-for-the-test",
+    "PREFECT_DB_PASSWORD": "pr@fect%db/pass",
+}
+# Each retraining in compose trains the tests' tiny model, with the weights mounted in /weights.
+TINY = {
+    name: value
+    for name, value in (pair.split("=", 1) for pair in SMALL[1::2])
+    if name != "base_weights"
 }
 
 
@@ -53,7 +66,8 @@ def compose(tmp_path_factory):
     photos = require_env_path("FLORISENSE_DATA_DIR")
     weights = require_env_path("FLORISENSE_BASE_WEIGHTS")
     folder = tmp_path_factory.mktemp("compose")
-    ports = {name: free_port() for name in ("WEB", "MLFLOW", "S3_CONSOLE", "PROMETHEUS", "GRAFANA")}
+    published = ("WEB", "MLFLOW", "S3_CONSOLE", "PROMETHEUS", "GRAFANA", "PREFECT", "ALERTMANAGER")
+    ports = {name: free_port() for name in published}
     values = SECRETS | {
         "GRAFANA_ADMIN_PASSWORD": "grafana-password-for-the-test",
         "FLORISENSE_DATA_DIR": str(photos),
@@ -61,6 +75,10 @@ def compose(tmp_path_factory):
         "FLORISENSE_FOLLOW_INTERVAL": "2",
         "FLORISENSE_NGINX_RATE_LIMIT": "1000r/s",  # the promotion test is one busy client
         "FLORISENSE_NGINX_RATE_BURST": "1000",
+        "FLORISENSE_RETRAIN_PARAMS": json.dumps(TINY),
+        # The host-side trainings of these tests are not from the bucket, so the watcher would see
+        # its 400 photos as new and retrain meanwhile; its trigger is tested without Docker.
+        "FLORISENSE_RETRAIN_MIN_NEW": "100000",
         **{f"FLORISENSE_{name}_PORT": str(port) for name, port in ports.items()},
     }
     env_file = folder / "test.env"
@@ -69,6 +87,8 @@ def compose(tmp_path_factory):
     stack.web = f"http://127.0.0.1:{ports['WEB']}"
     stack.tracking_uri = f"http://127.0.0.1:{ports['MLFLOW']}"
     stack.prometheus = f"http://127.0.0.1:{ports['PROMETHEUS']}"
+    stack.prefect = f"http://127.0.0.1:{ports['PREFECT']}"
+    stack.alertmanager = f"http://127.0.0.1:{ports['ALERTMANAGER']}"
     stack.run("down", "-v", "--remove-orphans", check=False)
     try:
         started = time.monotonic()
@@ -99,6 +119,11 @@ def compose(tmp_path_factory):
             "web",
             "mtail",
             "prometheus",
+            "alertmanager",
+            "create-prefect-database",
+            "prefect-server",
+            "flows",
+            "alert-receiver",
         ):
             (ARTIFACTS / "compose").mkdir(parents=True, exist_ok=True)
             (ARTIFACTS / "compose" / f"{service}.log").write_text(stack.logs(service))
@@ -133,6 +158,67 @@ def test_the_trainer_registers_a_version_whose_files_are_in_the_bucket(compose):
     for name in ("MLmodel", "artifacts/model.keras", "code/florisense_model/model/pyfunc.py"):
         assert any(f.endswith(name) for f in model_files), name
     assert any(f"/{version.run_id}/artifacts/dataset/report.json" in f for f in files)
+
+
+def compose_dataset_digest(compose: Compose) -> str:
+    listing = compose.run("exec", "-T", "flows", "florisense", "data", "list").stdout
+    return re.search(r"^dataset ([0-9a-f]{32}) at s3://florisense-data/labelled/", listing, re.M)[1]
+
+
+def test_the_first_version_is_trained_from_the_seeded_data_bucket(compose):
+    version = client(compose).get_model_version("florisense", "1")
+    run = client(compose).get_run(version.run_id)
+    assert run.data.tags[DATASET_DIGEST_TAG] == compose_dataset_digest(compose)
+    added = re.findall(r"(\w+): (\d+) photos added$", compose.logs("trainer"), re.M)
+    assert {label for label, _ in added} == set(class_folders(os.environ["FLORISENSE_DATA_DIR"]))
+    listing = compose.run("exec", "-T", "flows", "florisense", "data", "list").stdout
+    total = sum(int(count) for _, count in added)
+    assert re.search(rf"^ +total +{total}$", listing, re.M), listing
+
+
+def test_the_retraining_loop_runs_on_prefect_in_compose(compose):
+    """Prefect's server on PostgreSQL, the deployments served from the project image, a drift
+    alert through Alertmanager, then a person's forced retraining to a registered version."""
+    api = PrefectAPI(f"{compose.prefect}/api", SECRETS["PREFECT_API_AUTH_STRING"])
+    assert api.deployment_id("retrain/florisense") and api.deployment_id("watch-photos/florisense")
+    assert request(f"{compose.prefect}/api/flows/filter", "POST", b"{}")[0] == 401  # login on
+    database = compose.run(
+        "exec", "-T", "postgres", "psql", "-U", "mlflow", "-d", "prefect", "-tAc",
+        "SELECT count(*) FROM deployment",
+    ).stdout  # fmt: skip
+    assert int(database.strip()) >= 2  # in PostgreSQL, not in a SQLite file
+
+    # A drift alert starts a run, which skips: Production (version 1, the trainer's) was trained
+    # on these photos.
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    assert post_alert(compose.alertmanager, "ConfidenceDrift") == 200
+    deadline = time.monotonic() + 180  # Alertmanager's group_wait is 30 s in compose
+    runs: list[dict] = []
+    while not runs and time.monotonic() < deadline:
+        runs = api.flow_runs("retrain", since)
+        time.sleep(2)
+    assert runs, compose.logs("alert-receiver")[-2000:]
+    drift = api.wait(runs[0]["id"], timeout_s=300)
+    assert drift["parameters"]["reason"] == "drift alert ConfidenceDrift"
+    assert drift["state"]["type"] == "COMPLETED"
+    assert "skipped: dataset" in drift["state"]["message"], drift["state"]
+
+    before = {v.version for v in client(compose).search_model_versions("name='florisense'")}
+    started = time.monotonic()
+    result = compose.run(
+        "exec", "-T", "flows", "florisense", "retrain", "--force", "--wait", timeout=1500
+    )
+    TIMINGS["compose_forced_retraining_s"] = round(time.monotonic() - started, 1)
+    assert "completed: version" in result.stdout, result.stdout + result.stderr
+    (new,) = [
+        v
+        for v in client(compose).search_model_versions("name='florisense'")
+        if v.version not in before
+    ]
+    assert new.tags["gate.decision"] in ("promoted", "rejected")
+    run = client(compose).get_run(new.run_id)
+    assert run.data.tags[DATASET_DIGEST_TAG] == compose_dataset_digest(compose)
+    assert run.data.tags["prefect.flow_run_id"]
 
 
 def test_the_model_server_image_holds_no_tensorflow(compose):
@@ -202,13 +288,15 @@ def test_prometheus_scrapes_every_part_and_counts_what_predict_answered(compose)
     )
     assert {series["metric"]["version"] for series in info} == {version}
     for label, count in labels.items():
-        served = metrics.wait_until(
-            lambda label=label: metrics.query(
-                compose.prometheus, f'sum(florisense_predictions_total{{label="{label}"}})'
-            ),
-            what=f"{label} answers in Prometheus",
-        )
-        assert float(served[0]["value"][1]) >= count
+
+        def counted(label: str = label, count: int = count) -> list:
+            # A scrape from before these answers shows the counter at its earlier value: the
+            # next one (15 s later in compose) must reach the count.
+            query = f'sum(florisense_predictions_total{{label="{label}"}})'
+            found = metrics.query(compose.prometheus, query)
+            return [series for series in found if float(series["value"][1]) >= count]
+
+        metrics.wait_until(counted, timeout_s=60, what=f"{count} {label} answers in Prometheus")
     door = metrics.wait_until(
         lambda: metrics.query(
             compose.prometheus,
@@ -372,15 +460,22 @@ def test_credentials_reach_only_the_services_that_need_them(compose):
         "trainer",
         "model-server",
         "web",
+        "create-prefect-database",
+        "prefect-server",
+        "flows",
+        "alert-receiver",
+        "alertmanager",
     ):
         environment = compose.environment(service)
         for name, value in SECRETS.items():
             if value in environment.values():
                 holders[name].add(service)
     assert holders == {
-        "S3_ACCESS_KEY": {"minio", "create-bucket", "mlflow"},
-        "S3_SECRET_KEY": {"minio", "create-bucket", "mlflow"},
-        "POSTGRES_PASSWORD": {"postgres", "mlflow"},
+        "S3_ACCESS_KEY": {"minio", "create-bucket", "mlflow", "trainer", "flows"},
+        "S3_SECRET_KEY": {"minio", "create-bucket", "mlflow", "trainer", "flows"},
+        "POSTGRES_PASSWORD": {"postgres", "mlflow", "create-prefect-database"},
+        "PREFECT_API_AUTH_STRING": {"prefect-server", "flows", "alert-receiver"},
+        "PREFECT_DB_PASSWORD": {"create-prefect-database", "prefect-server"},
     }
 
 
@@ -433,6 +528,6 @@ def test_down_then_up_keeps_everything_and_down_v_removes_it(compose):
     assert registry_state(compose) == state
     assert sorted(bucket_files(compose)) == objects
     assert "is Production: not training" in compose.logs("trainer")  # no retraining on `up`
-    assert len(compose.volumes()) == 7  # grafana-data: Grafana does not run here
+    assert len(compose.volumes()) == 8  # grafana-data: Grafana does not run here
     compose.run("down", "-v")
     assert compose.volumes() == []

@@ -4,6 +4,7 @@ Each triggered run trains a tiny model (FLORISENSE_RETRAIN_PARAMS) with `mlflow 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from mlflow import MlflowClient
+from playwright.sync_api import expect, sync_playwright
 
 from florisense_model.perf.retraining import post_alert
 from florisense_model.pipeline.manifest import DATASET_DIGEST_TAG
@@ -20,10 +22,14 @@ from florisense_model.pipeline.store import DataStore
 from florisense_model.stack import lifecycle, supervisor
 from florisense_model.stack.orchestration import prefect_auth, prefect_server
 from florisense_model.stack.s3 import s3_client
-from florisense_model.stack.settings import DATA_URI, StackConfig, free_port
+from florisense_model.stack.settings import DATA_URI, StackConfig
+from tests.support.browser import CHROMIUM_ARGS
+from tests.support.http import post_json, records
 from tests.support.images import CLASS_COLOURS, encode, make_dataset, photo
 from tests.support.mlflow_runs import SMALL
+from tests.support.project import ARTIFACTS
 from tests.support.servers import BIN, child_env
+from tests.support.stack import free_port_config
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +42,7 @@ TINY = {pair.split("=", 1)[0]: pair.split("=", 1)[1] for pair in SMALL[1::2]}
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop")
-    config = StackConfig(
-        run_dir=root / "run",
-        mlflow_port=free_port(),
-        s3_port=free_port(),
-        s3_metrics_port=free_port(),
-        prefect_port=free_port(),
-        alertmanager_port=free_port(),
-        alert_receiver_port=free_port(),
-    )
+    config = free_port_config(root)
     settings = {
         "FLORISENSE_RETRAIN_PARAMS": json.dumps(TINY),
         "FLORISENSE_RETRAIN_MIN_NEW": str(MIN_NEW),
@@ -126,8 +124,48 @@ def test_a_person_retrains_then_unchanged_data_is_skipped(loop):
     assert len(versions(config)) == 1
 
 
+def test_a_person_starts_a_run_from_prefects_ui(loop):
+    """In Chromium: Prefect's login, the retrain deployment with its two triggers, Run, Quick
+    run; the run it starts skips (the person's run above trained on the same photos)."""
+    config, _ = loop
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 700})
+        page.goto(f"http://127.0.0.1:{config.prefect_port}/deployments")
+        page.get_by_placeholder("admin:pass").fill(prefect_auth(config))
+        page.get_by_role("button", name="Login").click()
+        row = page.get_by_role("row").filter(has_text="retrain")
+        row.get_by_role("link", name="florisense").click()
+        page.wait_for_url("**/deployments/deployment/**")
+        for trigger in ("new photos", "drift"):
+            expect(page.get_by_role("link", name=trigger, exact=True)).to_be_visible()
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.get_by_text("Quick run").click()
+        # The UI shows its toast twice (one run, one name).
+        expect(page.get_by_text("scheduled to start now").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "prefect-quick-run.png"))
+        browser.close()
+    (run,) = wait_for_runs(config, since, 1, timeout=300)
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    assert "skipped: dataset" in run["state"]["message"]
+
+
+def served_run_id(config: StackConfig) -> str:
+    """The MLflow run of the version that answers /predict through nginx now."""
+    image = base64.b64encode(encode(photo(CLASS_COLOURS["dandelion"]))).decode()
+    status, _, payload = post_json(f"{config.web_url}/predict", records(image), timeout=60)
+    assert status == 200, payload
+    return payload["predictions"][0]["run_id"]
+
+
 def test_a_failed_training_ends_failed_with_its_reason_and_registers_nothing(loop):
     config, _ = loop
+    print(*lifecycle.up(config, only={"model-server", "nginx"}), sep="\n")
+    served = served_run_id(config)
     before = len(versions(config))
     run = api(config).run_deployment(
         {"force": True, "train_params": TINY | {"image_size": "5"}, "reason": "test"}
@@ -138,6 +176,7 @@ def test_a_failed_training_ends_failed_with_its_reason_and_registers_nothing(loo
     assert "image_size must be between 32 and 512, got 5" in message, message
     assert "\n" not in message
     assert len(versions(config)) == before
+    assert served_run_id(config) == served  # serving never noticed
 
 
 def test_new_photos_start_a_run_by_themselves(loop, tmp_path):
@@ -163,10 +202,10 @@ def test_new_photos_start_a_run_by_themselves(loop, tmp_path):
 def test_a_drift_alert_starts_a_run_and_target_down_does_not(loop):
     config, _ = loop
     since = datetime.now(UTC) - timedelta(seconds=1)
-    assert post_alert(config, "TargetDown") == 200
+    assert post_alert(config.alertmanager_url, "TargetDown") == 200
     time.sleep(8)
     assert runs_of_retrain(config, since) == []
-    assert post_alert(config, "ConfidenceDrift") == 200
+    assert post_alert(config.alertmanager_url, "ConfidenceDrift") == 200
     (run,) = wait_for_runs(config, since, 1, final=False, timeout=120)
     assert run["parameters"]["reason"] == "drift alert ConfidenceDrift"
 

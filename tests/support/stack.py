@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from florisense_model.stack import lifecycle
-from florisense_model.stack.settings import StackConfig, free_port
+from florisense_model.stack.settings import StackConfig
 from tests.support.images import make_dataset
 from tests.support.mlflow_runs import SMALL, mlflow_run
 
@@ -19,26 +19,14 @@ SLOW_BODY_TIMEOUT_S = 3
 SCRAPE_INTERVAL_S = 1.0
 
 
+def free_port_config(root: Path, **settings: object) -> StackConfig:
+    """A stack under `root` with every service on a free port and a short follow interval."""
+    return StackConfig.on_free_ports(root / "run", **({"follow_interval_s": 2.0} | settings))
+
+
 def running_test_stack(root: Path) -> Iterator[tuple[StackConfig, Path]]:
     """(config, the photos it was trained on) while the stack runs; stopped afterwards."""
-    config = StackConfig(
-        run_dir=root / "run",
-        mlflow_port=free_port(),
-        model_port=free_port(),
-        web_port=free_port(),
-        s3_port=free_port(),
-        model_alt_port=free_port(),
-        follow_interval_s=2.0,
-        prometheus_port=free_port(),
-        mtail_port=free_port(),
-        s3_metrics_port=free_port(),
-        model_metrics_port=free_port(),
-        model_alt_metrics_port=free_port(),
-        scrape_interval_s=SCRAPE_INTERVAL_S,
-        prefect_port=free_port(),
-        alertmanager_port=free_port(),
-        alert_receiver_port=free_port(),
-    )
+    config = free_port_config(root, scrape_interval_s=SCRAPE_INTERVAL_S)
     photos = make_dataset(root / "photos", per_class=20)
     try:
         list(lifecycle.up(config, only={"s3", "mlflow"}))
