@@ -19,7 +19,8 @@ def s3_client(config: StackConfig) -> Any:
         endpoint_url=os.environ.get("FLORISENSE_S3_URL") or config.s3_url,
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        region_name="us-east-1",
+        # MinIO and rclone take any region; AWS signs per region (external S3).
+        region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
     )
 
 
