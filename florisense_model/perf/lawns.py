@@ -1,8 +1,8 @@
 """A SYNTHETIC lawn benchmark (issue 22): flower-free grass photos, each enlarged to a phone-like
 1,000 px, with real dandelion flower heads (cut from other photos along their drawn boxes, with a
-soft elliptical edge) pasted in at known widths from 2% to 15% of the lawn's, one to five a lawn;
-and every lawn once more with none. No public set of real lawn photos with small dandelions is on
-these machines: this one is built, and says so in its name, its files and its report.
+soft elliptical edge) pasted in at each of six widths from 2% to 15% of the lawn's, one to five
+a lawn; and every lawn once more with none. No public set of real lawn photos with small
+dandelions is on these machines: this one is built, and says so in its name, files and report.
 
 Only photos of a run's test split are used (backgrounds and flowers alike), so a model trained
 on the rest never saw them. The same photos and seed always give the same lawns.
@@ -118,10 +118,14 @@ def paste_flowers(
 
 
 def build(
-    backgrounds: Sequence[Path], donors: Sequence[tuple[Path, Sequence[Box]]], out: Path, seed: int
+    backgrounds: Sequence[Path],
+    donors: Sequence[tuple[Path, Sequence[Box]]],
+    out: Path,
+    seed: int,
+    widths: Sequence[float] = WIDTH_FRACTIONS,
 ) -> list[Lawn]:
-    """Write each background once without flowers and once with 1 to 5 flowers at one of the
-    widths (in turn), as JPEG under `out`, with lawns.json describing every file."""
+    """Write each background once without flowers and once per width with 1 to 5 flowers of
+    that width, as JPEG under `out`, with lawns.json describing every file."""
     rng = np.random.default_rng(seed)
     flowers = [
         (sha256_of(path), cut_flower(Image.open(path), box))
@@ -140,16 +144,16 @@ def build(
         empty = f"{NAME}-{index:03d}-empty.jpg"
         background.save(out / empty, quality=92)
         lawns.append(Lawn(empty, background_sha, None, (), ()))
-        fraction = WIDTH_FRACTIONS[index % len(WIDTH_FRACTIONS)]
-        count = int(rng.integers(1, MAX_FLOWERS + 1))
-        # Different flowers in a lawn while there are enough of them.
-        drawn = rng.choice(len(flowers), size=count, replace=len(flowers) < count)
-        picked = [flowers[i] for i in drawn]
-        image, boxes = paste_flowers(background, [f for _, f in picked], fraction, rng)
-        name = f"{NAME}-{index:03d}-{round(fraction * 100)}pct-{len(boxes)}.jpg"
-        image.save(out / name, quality=92)
-        donor_shas = tuple(sha for sha, _ in picked[: len(boxes)])
-        lawns.append(Lawn(name, background_sha, fraction, tuple(boxes), donor_shas))
+        for fraction in widths:  # every width on every lawn: recall by width, same lawns
+            count = int(rng.integers(1, MAX_FLOWERS + 1))
+            # Different flowers in a lawn while there are enough of them.
+            drawn = rng.choice(len(flowers), size=count, replace=len(flowers) < count)
+            picked = [flowers[i] for i in drawn]
+            image, boxes = paste_flowers(background, [f for _, f in picked], fraction, rng)
+            name = f"{NAME}-{index:03d}-{round(fraction * 100)}pct-{len(boxes)}.jpg"
+            image.save(out / name, quality=92)
+            donor_shas = tuple(sha for sha, _ in picked[: len(boxes)])
+            lawns.append(Lawn(name, background_sha, fraction, tuple(boxes), donor_shas))
     description = {
         "name": NAME,
         "synthetic": True,

@@ -43,7 +43,9 @@ def test_every_flower_is_where_lawns_json_says_at_its_width_with_a_soft_edge(tmp
     built = lawns.build(backgrounds, donors, tmp_path / "out", seed=3)
     description = json.loads((tmp_path / "out" / "lawns.json").read_text())
     assert description["synthetic"] is True and description["name"] == "synthetic-lawns"
-    assert len(built) == 2 * len(backgrounds)
+    assert len(built) == (1 + len(lawns.WIDTH_FRACTIONS)) * len(backgrounds)
+    widths = [lawn.width_fraction for lawn in built if lawn.width_fraction]
+    assert sorted(set(widths)) == sorted(lawns.WIDTH_FRACTIONS)
     assert sum(1 for lawn in built if lawn.width_fraction is None) == len(backgrounds)
     for lawn in built:
         image = np.asarray(Image.open(tmp_path / "out" / lawn.name).convert("RGB"), dtype=float)
@@ -115,3 +117,29 @@ def test_flowers_go_only_on_green_lawn_and_a_photo_without_lawn_is_not_used(tmp_
     for lawn in built:
         for _, top, _, bottom in lawn.boxes:
             assert top >= sky - 0.3 * (bottom - top), (lawn.name, top)  # mostly on the grass
+
+
+def test_the_score_counts_recall_by_width_false_positives_and_counts():
+    from florisense_model.perf.lawn_score import score
+
+    described = [
+        {"width_fraction": None, "boxes": []},
+        {"width_fraction": None, "boxes": []},
+        {"width_fraction": 0.02, "boxes": [[0, 0, 20, 20]] * 3},
+        {"width_fraction": 0.02, "boxes": [[0, 0, 20, 20]]},
+        {"width_fraction": 0.15, "boxes": [[0, 0, 150, 150]] * 2},
+    ]
+    rows = [
+        {"label": "grass", "dandelions": []},
+        {"label": "dandelion", "dandelions": [{}]},
+        {"label": "dandelion", "dandelions": [{}, {}]},
+        {"label": "grass", "dandelions": []},
+        {"label": "dandelion", "dandelions": [{}] * 5},
+    ]
+    figures = score(described, rows)
+    assert figures["recall_by_width"] == {"0.02": 0.5, "0.15": 1.0}
+    assert figures["recall_at_most_4pct"] == 0.5
+    assert figures["false_positive_rate"] == 0.5
+    assert figures["count_within_one"] == 0.8  # 3 vs 5 is the one miss
+    # A version without the close look answers no dandelions: no count figure.
+    assert score(described, [{"label": "grass"}] * 5)["count_within_one"] is None
