@@ -14,6 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from florisense_model.perf.report import write_figures
+
 DANDELION = "dandelion"
 
 
@@ -59,10 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         answer = model.predict(pd.DataFrame({"image": images[start : start + 16]}))
         rows.extend(answer.to_dict("records"))
     figures = score(lawns, rows) | {"model_uri": args.model_uri, "lawns": len(lawns)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    for name, value in figures.items():
-        print(f"{name:>22}: {value}")
+    write_figures(figures, args.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from florisense_model.perf.report import write_figures
 from florisense_model.pipeline.prefect_api import PrefectAPI
 from florisense_model.pipeline.store import DataStore
 from florisense_model.stack import lifecycle, supervisor
@@ -153,10 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="florisense-retraining-") as root:
         figures = measure(Path(root), args.photos, params, args.watch_interval)
     figures |= {"train_params": params, "measured": datetime.now(UTC).isoformat()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    for name, value in figures.items():
-        print(f"{name:>24}: {value}")
+    write_figures(figures, args.out)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import os
 import tempfile
 
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from prefect import flow, get_run_logger
 from prefect.events import emit_event
 from prefect.variables import Variable
@@ -33,7 +34,7 @@ def min_new_from_env() -> int:
     return int(os.environ.get("FLORISENSE_RETRAIN_MIN_NEW", str(DEFAULT_MIN_NEW)))
 
 
-def production_hashes(client: MlflowClient, version) -> frozenset[str]:
+def production_hashes(client: MlflowClient, version: ModelVersion) -> frozenset[str]:
     """The photos Production `version` was trained on (its run's manifest); none without one."""
     with tempfile.TemporaryDirectory() as folder:
         try:

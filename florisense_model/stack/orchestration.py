@@ -24,9 +24,10 @@ PREFECT_USER = "florisense"
 COMPOSE_ALERTMANAGER_CONFIG = (
     PROJECT / "deploy" / "monitoring" / "alertmanager" / "alertmanager.compose.yml"
 )
-COMPOSE_RECEIVER_URL = f"http://alert-receiver:9095{PATH}"
+COMPOSE_RECEIVER_URL = f"http://alert-receiver:{StackConfig.alert_receiver_port}{PATH}"
 # How long Alertmanager gathers alerts of a group before it notifies (tests: a second).
 ENV_GROUP_WAIT = "FLORISENSE_ALERT_GROUP_WAIT"
+DEFAULT_GROUP_WAIT = "30s"
 
 
 def prefect_auth(config: StackConfig) -> str:
@@ -135,7 +136,7 @@ def alert_receiver(config: StackConfig) -> Service:
     )
 
 
-def alertmanager_config(receiver_url: str, group_wait: str = "30s") -> dict:
+def alertmanager_config(receiver_url: str, group_wait: str = DEFAULT_GROUP_WAIT) -> dict:
     """Drift alerts to the receiver (they start a retraining); every other alert only on
     Alertmanager's own page."""
     return {
@@ -162,7 +163,7 @@ def alertmanager_config(receiver_url: str, group_wait: str = "30s") -> dict:
     }
 
 
-def render_alertmanager_config(receiver_url: str, group_wait: str = "30s") -> str:
+def render_alertmanager_config(receiver_url: str, group_wait: str = DEFAULT_GROUP_WAIT) -> str:
     return yaml.safe_dump(alertmanager_config(receiver_url, group_wait), sort_keys=False)
 
 
@@ -175,7 +176,7 @@ def _prepare_alertmanager(config: StackConfig) -> None:
     folder = alertmanager_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     receiver = f"http://127.0.0.1:{config.alert_receiver_port}{PATH}"
-    group_wait = os.environ.get(ENV_GROUP_WAIT, "30s")
+    group_wait = os.environ.get(ENV_GROUP_WAIT, DEFAULT_GROUP_WAIT)
     (folder / "alertmanager.yml").write_text(render_alertmanager_config(receiver, group_wait))
 
 

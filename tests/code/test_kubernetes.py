@@ -605,6 +605,14 @@ def test_model_server_rolls_one_pod_at_a_time_and_scales_on_cpu(base):
     assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
 
 
+def assert_bound_to_its_account(docs: list[dict], name: str) -> None:
+    """The Role `name` is bound, in the namespace, to the ServiceAccount of the same name only."""
+    binding = find(docs, "RoleBinding", name)
+    role = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
+    assert binding["roleRef"] == role
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]
+
+
 def test_the_follower_may_only_read_and_patch_the_model_server_deployment(renders):
     for name, docs in renders.items():
         role = find(docs, "Role", "florisense-follower")
@@ -617,15 +625,7 @@ def test_the_follower_may_only_read_and_patch_the_model_server_deployment(render
             }
         ], name
         assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
-        binding = find(docs, "RoleBinding", "florisense-follower")
-        assert binding["roleRef"] == {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "Role",
-            "name": "florisense-follower",
-        }
-        assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": "florisense-follower", "namespace": NAMESPACE}
-        ]
+        assert_bound_to_its_account(docs, "florisense-follower")
         follower = find(docs, "Deployment", "follower")
         spec = pod_spec(follower)
         assert spec["serviceAccountName"] == "florisense-follower"
@@ -1008,15 +1008,7 @@ def test_the_prefect_worker_may_only_run_the_flow_runs_jobs(renders, template):
     for name, docs in renders.items():
         role = find(docs, "Role", "florisense-prefect-worker")
         assert role["rules"] == WORKER_RULES, name
-        binding = find(docs, "RoleBinding", "florisense-prefect-worker")
-        assert binding["roleRef"] == {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "Role",
-            "name": "florisense-prefect-worker",
-        }
-        assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": "florisense-prefect-worker", "namespace": NAMESPACE}
-        ]
+        assert_bound_to_its_account(docs, "florisense-prefect-worker")
         worker = find(docs, "Deployment", "prefect-worker")
         spec = pod_spec(worker)
         assert spec["serviceAccountName"] == "florisense-prefect-worker"
